@@ -1,0 +1,54 @@
+# The developer loop. CI runs `make test` on a clean clone (see .ci/run).
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PEERS := tests/peers
+HOST ?= 127.0.0.1
+PORT ?= 4443
+
+.PHONY: install run test test-deps lint types bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+run: install
+	$(BIN)/vidhub serve --host $(HOST) --port $(PORT)
+
+# System and npm test peers: Debian chromium and redis-server, openvidu-node-client,
+# openvidu-browser and playwright-core from npm. Installed from the registries, never committed.
+test-deps: install
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v node >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO="sudo"; \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q $$missing; \
+	fi
+	@if [ ! -f $(PEERS)/node_modules/.installed ] || [ $(PEERS)/package.json -nt $(PEERS)/node_modules/.installed ]; then \
+	  cd $(PEERS) && npm install --no-audit --no-fund --no-package-lock --loglevel=error && touch node_modules/.installed; \
+	fi
+
+test: test-deps
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/lint-imports
+
+types: install
+	$(BIN)/mypy
+
+bench: install
+	$(BIN)/python bench/rest.py
+
+clean:
+	rm -rf $(VENV) $(PEERS)/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,7 @@
+"""``python -m vidhub``."""
+
+import sys
+
+from vidhub.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""Broker ABC with memory and Redis engines (cross-node fan-out)."""

@@ -1,0 +1,1 @@
+"""The vidhub Python SDK: OpenVidu, EventHub, Websocket, Participant. Speaks only the wire."""

@@ -1,0 +1,1 @@
+"""Event hub: expression subscriptions and delivery (ftrack event server protocol)."""

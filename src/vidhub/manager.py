@@ -1,0 +1,366 @@
+"""SessionManager: the one rule set for sessions, connections and tokens.
+
+REST handlers and the signalling layer both call these methods, so a rule (token single-use,
+session close on last leave, eviction on DELETE) lives in exactly one place. The manager emits
+OpenVidu lifecycle events on its :class:`EventBus`; webhooks and the event hub listen there.
+
+Per-session locks serialise joins, leaves and deletes of one session; different sessions
+proceed concurrently.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+
+from vidhub import ids
+from vidhub.clock import Clock
+from vidhub.core import lifecycle
+from vidhub.core.events import EventBus
+from vidhub.core.live import LiveGateway, NoLiveParticipants
+from vidhub.core.models import (
+    Connection,
+    ConnectionId,
+    MediaOptions,
+    Publisher,
+    Session,
+    SessionId,
+)
+from vidhub.core.store import ActivationInfo, Store
+from vidhub.errors import (
+    BadRequest,
+    ConnectionNotFound,
+    NotAcceptable,
+    SessionNotFound,
+    TokenInvalid,
+)
+from vidhub.protocol.openvidu_rest import (
+    ConnectionProperties,
+    IceServer,
+    SessionProperties,
+    SignalRequest,
+)
+
+__all__ = ["SessionManager", "SessionView"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class SessionView:
+    """A session with its connections, as REST shows it."""
+
+    session: Session
+    connections: list[Connection]
+
+    @property
+    def active(self) -> bool:
+        return any(c.active for c in self.connections)
+
+
+class SessionManager:
+    """Sessions, connections and tokens over a :class:`Store`."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        events: EventBus | None = None,
+        *,
+        ice_servers: tuple[IceServer, ...] = (),
+        node_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.events = events or EventBus()
+        self.live: LiveGateway = NoLiveParticipants()
+        self.node_id = node_id
+        self._ice_servers = ice_servers
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    @contextlib.asynccontextmanager
+    async def _locked(self, session_id: str) -> AsyncIterator[None]:
+        lock = self._locks.get(session_id)
+        if lock is None:
+            lock = self._locks[session_id] = asyncio.Lock()
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and not getattr(lock, "_waiters", None):
+                self._locks.pop(session_id, None)
+
+    # -- sessions ------------------------------------------------------------------------
+    async def create_session(self, props: SessionProperties) -> Session:
+        """``POST /openvidu/api/sessions``.
+
+        Raises:
+            SessionExists: the ``customSessionId`` is taken.
+        """
+        sid = SessionId(props.custom_session_id or ids.session_id())
+        session = Session(id=sid, created_at=self.clock.now_ms(), properties=props)
+        await self.store.create_session(session)
+        await self.events.emit(lifecycle.session_created(session))
+        return session
+
+    async def get_session(self, session_id: str) -> SessionView:
+        """``GET /sessions/{id}``. Raises SessionNotFound."""
+        s = await self.store.get_session(SessionId(session_id))
+        conns = await self.store.list_connections(SessionId(session_id))
+        if s is None or conns is None:
+            raise SessionNotFound()
+        return SessionView(s, conns)
+
+    async def list_sessions(self) -> list[SessionView]:
+        """``GET /sessions``: every session, active or not."""
+        out = []
+        for s in await self.store.list_sessions():
+            conns = await self.store.list_connections(s.id)
+            if conns is not None:
+                out.append(SessionView(s, conns))
+        return out
+
+    async def close_session(self, session_id: str, reason: str = "sessionClosedByServer") -> None:
+        """``DELETE /sessions/{id}``: evict everyone, then destroy. Raises SessionNotFound."""
+        async with self._locked(session_id):
+            view = await self.get_session(session_id)
+            for c in view.connections:
+                if c.active:
+                    await self._notify_evict(session_id, c.id, reason)
+            await self._destroy(view, reason)
+
+    async def _destroy(self, view: SessionView, reason: str) -> None:
+        removed = await self.store.delete_session(view.session.id)
+        if removed is None:
+            return
+        now = self.clock.now_ms()
+        for c in removed[1]:
+            if c.active:
+                await self._emit_left(view.session, c, now, reason)
+        await self.events.emit(lifecycle.session_destroyed(view.session, now, reason))
+
+    async def _emit_left(self, session: Session, conn: Connection, now: int, reason: str) -> None:
+        for sub in conn.subscribers:
+            pub_conn = sub.stream_id.rsplit("_con_", 1)
+            await self.events.emit(
+                lifecycle.webrtc_connection_destroyed(
+                    session,
+                    conn,
+                    _placeholder_publisher(sub.stream_id),
+                    sub.created_at,
+                    now,
+                    reason,
+                    receiving_from="con_" + pub_conn[1] if len(pub_conn) == 2 else None,
+                )
+            )
+        for pub in conn.publishers:
+            await self.events.emit(
+                lifecycle.webrtc_connection_destroyed(
+                    session, conn, pub, pub.created_at, now, reason
+                )
+            )
+        await self.events.emit(lifecycle.participant_left(session, conn, now, reason))
+
+    async def _notify_evict(self, session_id: str, conn_id: str, reason: str) -> None:
+        try:
+            await self.live.evict(session_id, conn_id, reason)
+        except Exception:
+            log.exception("evicting %s from %s failed", conn_id, session_id)
+
+    async def collect_garbage(self, threshold_s: int) -> list[str]:
+        """Remove never-joined sessions older than ``threshold_s`` (no sessionDestroyed, as CE)."""
+        now = self.clock.now_ms()
+        removed: list[str] = []
+        for view in await self.list_sessions():
+            if view.active or now - view.session.created_at < threshold_s * 1000:
+                continue
+            async with self._locked(view.session.id):
+                current = await self.store.list_connections(view.session.id)
+                if current is not None and not any(c.active for c in current):
+                    await self.store.delete_session(view.session.id)
+                    removed.append(view.session.id)
+        return removed
+
+    # -- connections ---------------------------------------------------------------------
+    async def create_connection(
+        self, session_id: str, props: ConnectionProperties, ws_base: str
+    ) -> Connection:
+        """``POST /sessions/{id}/connection``: a pending connection with a fresh token.
+
+        Args:
+            ws_base: ``ws[s]://host[:port]`` that clients use to reach this server.
+
+        Raises:
+            SessionNotFound: no such session.
+            BadRequest: IPCAM connections need the media module.
+        """
+        if props.type == "IPCAM":
+            raise BadRequest("IPCAM connections are not supported by this server")
+        if not props.custom_ice_servers and self._ice_servers:
+            props = _with_ice(props, self._ice_servers)
+        tok = ids.token_id()
+        conn = Connection(
+            id=ConnectionId(ids.connection_id()),
+            session_id=SessionId(session_id),
+            token=f"{ws_base}?sessionId={session_id}&token={tok}",
+            token_id=tok,
+            created_at=self.clock.now_ms(),
+            properties=props,
+        )
+        await self.store.add_connection(conn)
+        return conn
+
+    async def get_connection(self, session_id: str, conn_id: str) -> Connection:
+        """Raises SessionNotFound (400 at the REST edge) or ConnectionNotFound."""
+        if await self.store.get_session(SessionId(session_id)) is None:
+            raise SessionNotFound()
+        c = await self.store.get_connection(SessionId(session_id), ConnectionId(conn_id))
+        if c is None:
+            raise ConnectionNotFound()
+        return c
+
+    async def update_connection(
+        self, session_id: str, conn_id: str, role: str | None, record: bool | None
+    ) -> Connection:
+        """``PATCH /sessions/{id}/connection/{cid}``: change role and/or record."""
+        await self.get_connection(session_id, conn_id)
+
+        def change(c: Connection) -> None:
+            p = c.properties
+            c.properties = ConnectionProperties(
+                type=p.type,
+                data=p.data,
+                record=p.record if record is None else record,
+                role=p.role if role is None else role,
+                kurento_options=p.kurento_options,
+                custom_ice_servers=p.custom_ice_servers,
+                rtsp_uri=p.rtsp_uri,
+                adaptative_bitrate=p.adaptative_bitrate,
+                only_play_with_subscribers=p.only_play_with_subscribers,
+                network_cache=p.network_cache,
+            )
+
+        updated = await self.store.update_connection(
+            SessionId(session_id), ConnectionId(conn_id), change
+        )
+        if updated is None:
+            raise ConnectionNotFound()
+        return updated
+
+    async def delete_connection(self, session_id: str, conn_id: str) -> None:
+        """``DELETE /sessions/{id}/connection/{cid}``: revoke a token or evict a participant."""
+        conn = await self.get_connection(session_id, conn_id)
+        if conn.active:
+            await self._notify_evict(session_id, conn_id, "forceDisconnectByServer")
+            await self.leave(session_id, conn_id, "forceDisconnectByServer")
+        else:
+            await self.store.delete_connection(SessionId(session_id), ConnectionId(conn_id))
+
+    # -- participants --------------------------------------------------------------------
+    async def join(
+        self,
+        session_id: str,
+        token_id: str,
+        *,
+        ip: str | None,
+        platform: str | None,
+        client_data: str | None,
+    ) -> Connection:
+        """Consume a token and make its connection active (joinRoom).
+
+        Raises:
+            TokenInvalid: unknown, used or revoked token, or no such session.
+        """
+        async with self._locked(session_id):
+            session = await self.store.get_session(SessionId(session_id))
+            if session is None:
+                raise TokenInvalid(f"Token {token_id} is not valid")
+            info = ActivationInfo(
+                self.clock.now_ms(), ip, platform, client_data, "unknown", self.node_id
+            )
+            conn = await self.store.activate(SessionId(session_id), token_id, info)
+            if conn is None:
+                raise TokenInvalid(f"Token {token_id} is not valid")
+        await self.events.emit(lifecycle.participant_joined(session, conn))
+        return conn
+
+    async def leave(self, session_id: str, conn_id: str, reason: str) -> None:
+        """A participant leaves; the session closes when it was the last one."""
+        async with self._locked(session_id):
+            session = await self.store.get_session(SessionId(session_id))
+            if session is None:
+                return
+            conn = await self.store.delete_connection(SessionId(session_id), ConnectionId(conn_id))
+            if conn is None:
+                return
+            now = self.clock.now_ms()
+            await self._emit_left(session, conn, now, reason)
+            rest = await self.store.list_connections(SessionId(session_id)) or []
+            if not any(c.active for c in rest):
+                await self._destroy(SessionView(session, rest), "lastParticipantLeft")
+
+    async def signal(self, req: SignalRequest, sender: str | None = None) -> list[str]:
+        """``POST /openvidu/api/signal``; returns the recipients.
+
+        Raises:
+            SessionNotFound: no session (404).
+            NotAcceptable: no participant connected (406, empty body), or a ``to`` id that is
+                not an active connection (406 with a message).
+        """
+        view = await self.get_session(req.session)
+        active = [c.id for c in view.connections if c.active]
+        if not active:
+            raise NotAcceptable()
+        if req.to:
+            bad = [t for t in req.to if t not in active]
+            if bad:
+                raise NotAcceptable(
+                    f"The array of connectionIds is not valid. Connections {bad} are not active",
+                    empty_body=False,
+                )
+            to = list(req.to)
+        else:
+            to = list(active)
+        await self.live.send_signal(req.session, to, sender, req.type, req.data)
+        await self.events.emit(
+            lifecycle.signal_sent(view.session, self.clock.now_ms(), sender, to, req.type, req.data)
+        )
+        return to
+
+    async def force_unpublish(self, session_id: str, stream_id: str) -> None:
+        """``DELETE /sessions/{id}/stream/{streamId}``.
+
+        Raises:
+            SessionNotFound: no such session (400 at the edge).
+            NotFound-family: the session is not active or the stream does not exist (404).
+        """
+        view = await self.get_session(session_id)
+        owner = next(
+            (c for c in view.connections if any(p.stream_id == stream_id for p in c.publishers)),
+            None,
+        )
+        if owner is None or not await self.live.force_unpublish(
+            session_id, stream_id, "forceUnpublishByServer"
+        ):
+            raise ConnectionNotFound()
+
+    async def recover_after_restart(self) -> list[Connection]:
+        """Drop connections that were active on this node before it restarted."""
+        gone = await self.store.deactivate_node(self.node_id)
+        now = self.clock.now_ms()
+        for c in gone:
+            session = await self.store.get_session(c.session_id)
+            if session is not None:
+                await self._emit_left(session, c, now, "openviduServerStopped")
+        return gone
+
+
+def _placeholder_publisher(stream_id: str) -> Publisher:
+    return Publisher(stream_id=stream_id, created_at=0, media_options=MediaOptions())
+
+
+def _with_ice(props: ConnectionProperties, servers: tuple[IceServer, ...]) -> ConnectionProperties:
+    return replace(props, custom_ice_servers=servers)

@@ -1,0 +1,1 @@
+"""Sans-I/O codecs: every wire format turns text or bytes into typed objects and back."""

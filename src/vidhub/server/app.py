@@ -1,0 +1,156 @@
+"""The composition root: reads Config, builds the engines, wires every feature into one app.
+
+Only this module (and ``cli``) reads :class:`Config`; everything else receives plain values or
+interfaces. Resources are opened and closed in ``cleanup_ctx`` generators, so start-up and
+shutdown run in a defined order, and ``READY`` flips when the store is loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import web
+
+from vidhub.clock import Clock, SystemClock
+from vidhub.config import Config
+from vidhub.core.events import EventBus
+from vidhub.core.store import Store
+from vidhub.manager import SessionManager
+from vidhub.protocol.openvidu_rest import IceServer
+from vidhub.server import appserver
+from vidhub.server.keys import CONFIG, EVENTS, MANAGER, READY
+from vidhub.server.middlewares import (
+    auth_middleware,
+    cors_middleware,
+    error_middleware,
+    shed_middleware,
+)
+from vidhub.server.rest import config as rest_config
+from vidhub.server.rest import recordings as rest_recordings
+from vidhub.server.rest import sessions as rest_sessions
+from vidhub.store import MemoryStore, SqliteStore
+
+__all__ = ["make_app", "make_store", "parse_ice_servers"]
+
+log = logging.getLogger(__name__)
+
+
+def make_store(cfg: Config) -> Store:
+    """Choose the store engine once, from config."""
+    if cfg.store == "redis":
+        raise NotImplementedError("the Redis store engine is not built yet")
+    if cfg.db_path is not None:
+        return SqliteStore(cfg.db_path)
+    return MemoryStore()
+
+
+def parse_ice_servers(entries: tuple[str, ...]) -> tuple[IceServer, ...]:
+    """``OPENVIDU_WEBRTC_ICE_SERVERS`` strings (``url=...,username=...,credential=...``)."""
+    out = []
+    for entry in entries:
+        kv = dict(part.split("=", 1) for part in entry.split(",") if "=" in part)
+        if "url" in kv:
+            out.append(IceServer(kv["url"], kv.get("username"), kv.get("credential")))
+    return tuple(out)
+
+
+async def health(request: web.Request) -> web.Response:
+    """``GET /health``: 200 once the store is loaded and the server can serve, else 503."""
+    if request.app[READY].get("ready"):
+        return web.json_response({"status": "UP"})
+    return web.json_response({"status": "STARTING"}, status=503)
+
+
+def make_app(
+    cfg: Config, *, clock: Clock | None = None, store: Store | None = None
+) -> web.Application:
+    """Build the vidhub application for ``cfg``.
+
+    Args:
+        cfg: validated configuration.
+        clock: injectable clock (tests).
+        store: an engine to use instead of the one ``cfg`` names (tests).
+    """
+    app = web.Application(
+        middlewares=[
+            cors_middleware,
+            error_middleware,
+            shed_middleware(cfg.max_inflight),
+            auth_middleware(cfg.secret),
+        ],
+        client_max_size=cfg.max_body_bytes,
+    )
+    events = EventBus()
+    the_store = store or make_store(cfg)
+    manager = SessionManager(
+        the_store,
+        clock or SystemClock(),
+        events,
+        ice_servers=parse_ice_servers(cfg.ice_servers),
+    )
+    app[CONFIG] = cfg
+    app[EVENTS] = events
+    app[MANAGER] = manager
+    app[READY] = {"ready": False}
+
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        await the_store.start()
+        gone = await manager.recover_after_restart()
+        if gone:
+            log.info("dropped %d connections left active by a previous run", len(gone))
+        yield
+        await the_store.close()
+
+    async def gc_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = None
+        if cfg.garbage_interval_s > 0:
+            task = asyncio.create_task(_gc_loop(manager, cfg))
+        yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def ready_ctx(app: web.Application) -> AsyncIterator[None]:
+        app[READY]["ready"] = True
+        yield
+        app[READY]["ready"] = False
+
+    app.cleanup_ctx.append(store_ctx)
+    app.cleanup_ctx.append(gc_ctx)
+
+    app.router.add_get("/health", health)
+    app.router.add_routes(rest_sessions.routes)
+    app.router.add_routes(rest_config.routes)
+    app.router.add_routes(rest_recordings.routes)
+    if cfg.serve_app_endpoints:
+        appserver.add_app_routes(
+            app, appserver.LocalBackend(manager, cfg.forced_video_codec, cfg.allow_transcoding)
+        )
+    _setup_features(app)
+
+    # last: the server is ready only once every feature above has started
+    app.cleanup_ctx.append(ready_ctx)
+    return app
+
+
+def _setup_features(app: web.Application) -> None:
+    """Mount the optional features (signalling, event hub, webhooks, web pages) if present."""
+    web_dir = Path(__file__).resolve().parent.parent / "web"
+    if (web_dir / "index.html").exists():
+        app.router.add_static("/static/", web_dir, show_index=False)
+
+
+async def _gc_loop(manager: SessionManager, cfg: Config) -> None:
+    while True:
+        await asyncio.sleep(cfg.garbage_interval_s)
+        try:
+            removed = await manager.collect_garbage(cfg.garbage_threshold_s)
+            if removed:
+                log.info("garbage collector removed %d never-joined sessions", len(removed))
+        except Exception:
+            log.exception("session garbage collection failed")

@@ -1,0 +1,16 @@
+"""Typed application keys: all app state lives behind these."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from vidhub.config import Config
+from vidhub.core.events import EventBus
+from vidhub.manager import SessionManager
+
+__all__ = ["CONFIG", "EVENTS", "MANAGER", "READY"]
+
+CONFIG = web.AppKey("config", Config)
+MANAGER = web.AppKey("manager", SessionManager)
+EVENTS = web.AppKey("events", EventBus)
+READY = web.AppKey("ready", dict)

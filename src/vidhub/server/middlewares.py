@@ -1,0 +1,146 @@
+"""Middlewares: error translation, load shedding, CORS and REST authentication.
+
+Every :class:`VidhubError` becomes OpenVidu's status and body here, once; anything else
+becomes a logged 500 with a generic body and never a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from vidhub.errors import Overloaded, VidhubError
+from vidhub.protocol import jsoncodec
+from vidhub.server.auth import check_basic
+
+__all__ = [
+    "auth_middleware",
+    "cors_middleware",
+    "error_middleware",
+    "error_response",
+    "shed_middleware",
+]
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+_REASONS = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    406: "Not Acceptable",
+    409: "Conflict",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    501: "Not Implemented",
+    503: "Service Unavailable",
+}
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, HEAD, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, X-Requested-With",
+    "Access-Control-Max-Age": "3600",
+}
+
+PUBLIC_PATHS = frozenset({"/openvidu/api/config/openvidu-publicurl"})
+
+
+def error_response(status: int, message: str, path: str, *, empty: bool = False) -> web.Response:
+    """OpenVidu's error body ``{timestamp,status,error,message,path}``, or an empty body."""
+    if empty:
+        return web.Response(status=status)
+    body = {
+        "timestamp": time.time_ns() // 1_000_000,
+        "status": status,
+        "error": _REASONS.get(status, "Error"),
+        "message": message,
+        "path": path,
+    }
+    return web.Response(
+        status=status, body=jsoncodec.dumps_bytes(body), content_type="application/json"
+    )
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Translate exceptions into OpenVidu-shaped responses; never leak a trace."""
+    try:
+        return await handler(request)
+    except Overloaded as exc:
+        resp = error_response(503, exc.message, request.path)
+        resp.headers["Retry-After"] = str(exc.retry_after)
+        return resp
+    except VidhubError as exc:
+        return error_response(exc.http_status, exc.message, request.path, empty=exc.empty_body)
+    except web.HTTPRequestEntityTooLarge:
+        return error_response(413, "Request body too large", request.path)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, "Internal server error", request.path)
+
+
+def shed_middleware(max_inflight: int) -> Middleware:
+    """Answer 503 + Retry-After when more than ``max_inflight`` API requests are in progress.
+
+    Long-lived WebSocket upgrades and ``/health`` are not counted.
+    """
+    inflight = 0
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        nonlocal inflight
+        if request.headers.get("Upgrade", "").lower() == "websocket" or request.path == "/health":
+            return await handler(request)
+        if inflight >= max_inflight:
+            resp = error_response(503, "Server busy, retry later", request.path)
+            resp.headers["Retry-After"] = "1"
+            return resp
+        inflight += 1
+        try:
+            return await handler(request)
+        finally:
+            inflight -= 1
+
+    return middleware
+
+
+@web.middleware
+async def cors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """CORS for every origin, as OpenVidu; preflights succeed without auth."""
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        return web.Response(status=200, headers=CORS_HEADERS)
+    try:
+        resp = await handler(request)
+    except web.HTTPException as exc:
+        exc.headers.update(CORS_HEADERS)
+        raise
+    if not resp.prepared:
+        resp.headers.update(CORS_HEADERS)
+    return resp
+
+
+def auth_middleware(secret: str) -> Middleware:
+    """Require ``OPENVIDUAPP:<secret>`` on every ``/openvidu/api`` path but the public ones."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        needs_auth = path.startswith("/openvidu/api") and path not in PUBLIC_PATHS
+        if needs_auth and not check_basic(request.headers.get("Authorization"), secret):
+            resp = error_response(401, "Unauthorized", path)
+            resp.headers["WWW-Authenticate"] = 'Basic realm="Realm"'
+            return resp
+        return await handler(request)
+
+    return middleware

@@ -1,0 +1,1 @@
+"""OpenVidu REST API handlers under ``/openvidu/api``."""

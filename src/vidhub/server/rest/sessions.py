@@ -1,0 +1,159 @@
+"""Sessions, connections, tokens and signals (openvidu.md §1.5 #1-#12)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from vidhub.errors import BadRequest, SessionNotFound
+from vidhub.protocol.openvidu_rest import (
+    ROLES,
+    parse_connection_properties,
+    parse_session_properties,
+    parse_signal,
+    parse_token_request,
+)
+from vidhub.server.keys import CONFIG, MANAGER
+from vidhub.server.rest.body import json_body, json_response, query_flag
+from vidhub.server.rest.render import render_connection, render_page, render_session, render_token
+from vidhub.server.urls import ws_base
+
+__all__ = ["routes"]
+
+routes = web.RouteTableDef()
+
+
+@routes.post("/openvidu/api/sessions")
+async def create_session(request: web.Request) -> web.Response:
+    """POST /sessions: 200 Session JSON; 409 empty on a taken customSessionId."""
+    cfg = request.app[CONFIG]
+    props = parse_session_properties(
+        await json_body(request),
+        default_codec=cfg.forced_video_codec,
+        default_transcoding=cfg.allow_transcoding,
+    )
+    session = await request.app[MANAGER].create_session(props)
+    view = await request.app[MANAGER].get_session(session.id)
+    return json_response(render_session(view))
+
+
+@routes.get("/openvidu/api/sessions")
+async def list_sessions(request: web.Request) -> web.Response:
+    pending = query_flag(request, "pendingConnections", False)
+    stats = query_flag(request, "webRtcStats", False)
+    views = await request.app[MANAGER].list_sessions()
+    return json_response(
+        render_page([render_session(v, pending=pending, stats=stats) for v in views])
+    )
+
+
+@routes.get("/openvidu/api/sessions/{session_id}")
+async def get_session(request: web.Request) -> web.Response:
+    view = await request.app[MANAGER].get_session(request.match_info["session_id"])
+    return json_response(
+        render_session(
+            view,
+            pending=query_flag(request, "pendingConnections", False),
+            stats=query_flag(request, "webRtcStats", False),
+        )
+    )
+
+
+@routes.delete("/openvidu/api/sessions/{session_id}")
+async def delete_session(request: web.Request) -> web.Response:
+    await request.app[MANAGER].close_session(request.match_info["session_id"])
+    return web.Response(status=204)
+
+
+@routes.post("/openvidu/api/sessions/{session_id}/connection")
+async def create_connection(request: web.Request) -> web.Response:
+    props = parse_connection_properties(await json_body(request))
+    conn = await request.app[MANAGER].create_connection(
+        request.match_info["session_id"], props, ws_base(request)
+    )
+    return json_response(render_connection(conn))
+
+
+@routes.get("/openvidu/api/sessions/{session_id}/connection")
+async def list_connections(request: web.Request) -> web.Response:
+    view = await request.app[MANAGER].get_session(request.match_info["session_id"])
+    pending = query_flag(request, "pendingConnections", True)
+    stats = query_flag(request, "webRtcStats", False)
+    return json_response(
+        render_page(
+            [render_connection(c, stats=stats) for c in view.connections if pending or c.active]
+        )
+    )
+
+
+def _session_missing_is_400() -> BadRequest:
+    return BadRequest(empty_body=True)
+
+
+@routes.get("/openvidu/api/sessions/{session_id}/connection/{connection_id}")
+async def get_connection(request: web.Request) -> web.Response:
+    try:
+        conn = await request.app[MANAGER].get_connection(
+            request.match_info["session_id"], request.match_info["connection_id"]
+        )
+    except SessionNotFound:
+        raise _session_missing_is_400() from None
+    return json_response(render_connection(conn))
+
+
+@routes.patch("/openvidu/api/sessions/{session_id}/connection/{connection_id}")
+async def update_connection(request: web.Request) -> web.Response:
+    """PATCH: role and record (a Pro feature in OpenVidu; offered here)."""
+    body = await json_body(request)
+    if not isinstance(body, dict):
+        raise BadRequest("Request body must be a JSON object")
+    role = body.get("role")
+    record = body.get("record")
+    if role is not None and (not isinstance(role, str) or role not in ROLES):
+        raise BadRequest(f"Parameter role {role} is not defined")
+    if record is not None and not isinstance(record, bool):
+        raise BadRequest("Type error in some parameter: 'record'")
+    conn = await request.app[MANAGER].update_connection(
+        request.match_info["session_id"], request.match_info["connection_id"], role, record
+    )
+    return json_response(render_connection(conn))
+
+
+@routes.delete("/openvidu/api/sessions/{session_id}/connection/{connection_id}")
+async def delete_connection(request: web.Request) -> web.Response:
+    try:
+        await request.app[MANAGER].delete_connection(
+            request.match_info["session_id"], request.match_info["connection_id"]
+        )
+    except SessionNotFound:
+        raise _session_missing_is_400() from None
+    return web.Response(status=204)
+
+
+@routes.delete("/openvidu/api/sessions/{session_id}/stream/{stream_id}")
+async def force_unpublish(request: web.Request) -> web.Response:
+    try:
+        await request.app[MANAGER].force_unpublish(
+            request.match_info["session_id"], request.match_info["stream_id"]
+        )
+    except SessionNotFound:
+        raise _session_missing_is_400() from None
+    return web.Response(status=204)
+
+
+@routes.post("/openvidu/api/tokens")
+async def create_token(request: web.Request) -> web.Response:
+    """Legacy POST /tokens: the Token JSON; 404 with a message for an unknown session."""
+    session_id, props = parse_token_request(await json_body(request))
+    try:
+        conn = await request.app[MANAGER].create_connection(session_id, props, ws_base(request))
+    except SessionNotFound:
+        raise SessionNotFound(f"Session {session_id} not found", empty_body=False) from None
+    return json_response(render_token(conn))
+
+
+@routes.post("/openvidu/api/signal")
+async def signal(request: web.Request) -> web.Response:
+    """POST /signal: 200 empty; 404 no session; 406 nobody connected."""
+    req = parse_signal(await json_body(request))
+    await request.app[MANAGER].signal(req)
+    return web.Response(status=200)

@@ -1,0 +1,1 @@
+"""SFU: Router/Transport/Producer/Consumer over aiortc; RTP passthrough; knows nothing of OpenVidu."""

@@ -1,0 +1,1 @@
+"""Shared test helpers: a real `vidhub serve` process, ports, time scaling."""
