@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-__all__ = ["EVENT_NAMES", "EventBus", "EventListener", "ServerEvent"]
+__all__ = ["EVENT_NAMES", "EventBus", "EventListener", "ServerEvent", "ServerEventPublisher"]
 
 log = logging.getLogger(__name__)
 
@@ -81,3 +81,10 @@ class EventBus:
                     await result
             except Exception:
                 log.exception("event listener %r failed on %s", listener, event.name)
+
+
+class ServerEventPublisher(Protocol):
+    """Something that publishes server-originated events into the event hub."""
+
+    async def publish_server_event(self, topic: str, data: dict[str, Any]) -> None:
+        """Publish an event with ``topic`` and ``data`` to matching hub subscribers."""

@@ -139,7 +139,13 @@ def make_app(
 
 
 def _setup_features(app: web.Application) -> None:
-    """Mount the optional features (signalling, event hub, webhooks, web pages) if present."""
+    """Mount the features that share the port: each adds its routes and cleanup contexts.
+
+    One line per feature; each ``setup_*`` lives in its own module under ``server/``.
+    """
+    # feature: event hub (server/eventhub.py)
+    # feature: lifecycle events -> hub + webhooks (server/webhooks.py, server/lifecycle.py)
+    # feature: signalling + SFU (server/signalling/)
     web_dir = Path(__file__).resolve().parent.parent / "web"
     if (web_dir / "index.html").exists():
         app.router.add_static("/static/", web_dir, show_index=False)

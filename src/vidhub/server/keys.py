@@ -5,12 +5,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from vidhub.config import Config
-from vidhub.core.events import EventBus
+from vidhub.core.events import EventBus, ServerEventPublisher
 from vidhub.manager import SessionManager
 
-__all__ = ["CONFIG", "EVENTS", "MANAGER", "READY"]
+__all__ = ["CONFIG", "EVENTS", "HUB", "MANAGER", "READY"]
 
 CONFIG = web.AppKey("config", Config)
 MANAGER = web.AppKey("manager", SessionManager)
 EVENTS = web.AppKey("events", EventBus)
 READY = web.AppKey("ready", dict)
+#: The event hub, once ``server.eventhub`` has set it up.
+HUB = web.AppKey("hub", ServerEventPublisher)
