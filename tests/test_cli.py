@@ -1,0 +1,62 @@
+"""The `vidhub` command line as a user runs it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import requests
+
+from tests.support.proc import ServerProcess
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "vidhub", *args], capture_output=True, text=True, timeout=30
+    )
+
+
+def test_version() -> None:
+    out = _run("--version")
+    assert out.returncode == 0
+    assert "vidhub" in out.stdout and "2.32" in out.stdout
+
+
+def test_serve_help_explains_every_option() -> None:
+    out = _run("serve", "--help")
+    assert out.returncode == 0
+    for flag in (
+        "--host",
+        "--port",
+        "--secret",
+        "--data-dir",
+        "--log-level",
+        "--certfile",
+        "--keyfile",
+        "OPENVIDU_SECRET",
+        "SERVER_PORT",
+    ):
+        assert flag in out.stdout
+
+
+def test_refuses_default_secret_on_public_address() -> None:
+    out = _run("serve", "--host", "0.0.0.0", "--port", "1")
+    assert out.returncode == 2
+    assert "default secret" in out.stderr
+
+
+def test_serve_health_and_auth(server: ServerProcess) -> None:
+    assert requests.get(server.url + "/health", timeout=5).status_code == 200
+    r = requests.get(server.api + "/sessions", timeout=5)
+    assert r.status_code == 401
+    assert r.headers["WWW-Authenticate"].startswith("Basic")
+    r = requests.get(server.api + "/sessions", auth=("OPENVIDUAPP", "wrong"), timeout=5)
+    assert r.status_code == 401
+    r = requests.get(server.api + "/sessions", auth=server.auth, timeout=5)
+    assert r.status_code == 200 and r.json() == {"numberOfElements": 0, "content": []}
+
+
+def test_secret_never_logged(server: ServerProcess) -> None:
+    requests.post(server.api + "/sessions", auth=server.auth, json={}, timeout=5)
+    server.stop()
+    assert server.secret not in server.log()
