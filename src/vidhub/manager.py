@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 from vidhub import ids
 from vidhub.clock import Clock
@@ -28,6 +29,7 @@ from vidhub.core.models import (
     Publisher,
     Session,
     SessionId,
+    Subscriber,
 )
 from vidhub.core.store import ActivationInfo, Store
 from vidhub.errors import (
@@ -346,6 +348,100 @@ class SessionManager:
             session_id, stream_id, "forceUnpublishByServer"
         ):
             raise ConnectionNotFound()
+
+    # -- media bookkeeping (called by signalling) -----------------------------------------
+    async def add_publisher(self, session_id: str, conn_id: str, pub: Publisher) -> None:
+        """Record a published stream (publishVideo); emits webrtcConnectionCreated OUTBOUND."""
+        conn = await self.store.update_connection(
+            SessionId(session_id), ConnectionId(conn_id), lambda c: c.publishers.append(pub)
+        )
+        session = await self.store.get_session(SessionId(session_id))
+        if conn is not None and session is not None:
+            await self.events.emit(
+                lifecycle.webrtc_connection_created(session, conn, pub, pub.created_at)
+            )
+
+    async def remove_publisher(
+        self, session_id: str, conn_id: str, stream_id: str, reason: str
+    ) -> None:
+        """Forget a stream (unpublish); emits webrtcConnectionDestroyed OUTBOUND."""
+        gone: list[Publisher] = []
+
+        def drop(c: Connection) -> None:
+            gone.extend(p for p in c.publishers if p.stream_id == stream_id)
+            c.publishers = [p for p in c.publishers if p.stream_id != stream_id]
+
+        conn = await self.store.update_connection(
+            SessionId(session_id), ConnectionId(conn_id), drop
+        )
+        session = await self.store.get_session(SessionId(session_id))
+        if conn is not None and session is not None:
+            now = self.clock.now_ms()
+            for pub in gone:
+                await self.events.emit(
+                    lifecycle.webrtc_connection_destroyed(
+                        session, conn, pub, pub.created_at, now, reason
+                    )
+                )
+
+    async def update_media_options(
+        self, session_id: str, conn_id: str, stream_id: str, **changes: Any
+    ) -> None:
+        """Change announced media options (streamPropertyChanged), e.g. ``video_active``."""
+
+        def change(c: Connection) -> None:
+            for p in c.publishers:
+                if p.stream_id == stream_id:
+                    p.media_options = replace(p.media_options, **changes)
+
+        await self.store.update_connection(SessionId(session_id), ConnectionId(conn_id), change)
+
+    async def add_subscriber(self, session_id: str, conn_id: str, stream_id: str) -> None:
+        """Record a subscription (receiveVideoFrom); emits webrtcConnectionCreated INBOUND."""
+        sub = Subscriber(stream_id=stream_id, created_at=self.clock.now_ms())
+        conn = await self.store.update_connection(
+            SessionId(session_id), ConnectionId(conn_id), lambda c: c.subscribers.append(sub)
+        )
+        session = await self.store.get_session(SessionId(session_id))
+        if conn is not None and session is not None:
+            pub, owner = await self._publisher(session_id, stream_id)
+            await self.events.emit(
+                lifecycle.webrtc_connection_created(
+                    session, conn, pub, sub.created_at, receiving_from=owner
+                )
+            )
+
+    async def remove_subscriber(
+        self, session_id: str, conn_id: str, stream_id: str, reason: str
+    ) -> None:
+        """Forget a subscription; emits webrtcConnectionDestroyed INBOUND."""
+        gone: list[Subscriber] = []
+
+        def drop(c: Connection) -> None:
+            gone.extend(s for s in c.subscribers if s.stream_id == stream_id)
+            c.subscribers = [s for s in c.subscribers if s.stream_id != stream_id]
+
+        conn = await self.store.update_connection(
+            SessionId(session_id), ConnectionId(conn_id), drop
+        )
+        session = await self.store.get_session(SessionId(session_id))
+        if conn is not None and session is not None and gone:
+            pub, owner = await self._publisher(session_id, stream_id)
+            now = self.clock.now_ms()
+            for sub in gone:
+                await self.events.emit(
+                    lifecycle.webrtc_connection_destroyed(
+                        session, conn, pub, sub.created_at, now, reason, receiving_from=owner
+                    )
+                )
+
+    async def _publisher(self, session_id: str, stream_id: str) -> tuple[Publisher, str]:
+        owner = "con_" + stream_id.rsplit("_con_", 1)[-1]
+        conn = await self.store.get_connection(SessionId(session_id), ConnectionId(owner))
+        for p in conn.publishers if conn else []:
+            if p.stream_id == stream_id:
+                return p, owner
+        return _placeholder_publisher(stream_id), owner
 
     async def recover_after_restart(self) -> list[Connection]:
         """Drop connections that were active on this node before it restarted."""
