@@ -1,1 +1,6 @@
 """The vidhub Python SDK: OpenVidu, EventHub, Websocket, Participant. Speaks only the wire."""
+
+from vidhub.client.subscriptions import SubscriptionClosed as SubscriptionClosed
+from vidhub.client.webhooks import WebhookSignatureError as WebhookSignatureError
+from vidhub.client.webhooks import verify_webhook as verify_webhook
+from vidhub.client.websocket import Websocket as Websocket
