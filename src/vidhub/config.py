@@ -116,6 +116,11 @@ class Config:
     garbage_interval_s: int = 900
     garbage_threshold_s: int = 3600
     ice_servers: tuple[str, ...] = ()
+    #: Addresses the SFU binds media sockets to (``VIDHUB_ICE_HOST_ADDRESSES``, comma list);
+    #: empty means 127.0.0.1 on a loopback host, else every interface.
+    ice_host_addresses: tuple[str, ...] = ()
+    #: Address announced in the SFU's candidates instead (``VIDHUB_ICE_ANNOUNCED_ADDRESS``).
+    ice_announced_address: str = ""
     hub_keys: tuple[str, ...] = ()
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     recording: bool = False
@@ -225,6 +230,12 @@ class Config:
         raw = get("OPENVIDU_WEBRTC_ICE_SERVERS")
         if raw is not None:
             kw["ice_servers"] = tuple(_json_list("OPENVIDU_WEBRTC_ICE_SERVERS", raw))
+        raw = get("VIDHUB_ICE_HOST_ADDRESSES")
+        if raw is not None:
+            kw["ice_host_addresses"] = tuple(a.strip() for a in raw.split(",") if a.strip())
+        raw = get("VIDHUB_ICE_ANNOUNCED_ADDRESS")
+        if raw is not None:
+            kw["ice_announced_address"] = raw.strip()
         raw = get("VIDHUB_HUB_KEYS")
         if raw is not None:
             kw["hub_keys"] = tuple(k.strip() for k in raw.split(",") if k.strip())

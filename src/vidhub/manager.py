@@ -327,8 +327,10 @@ class SessionManager:
         else:
             to = list(active)
         await self.live.send_signal(req.session, to, sender, req.type, req.data)
+        # a client's type carries the browser's "signal:" prefix, which webhooks leave out
+        type_ = req.type.removeprefix("signal:") if sender is not None else req.type
         await self.events.emit(
-            lifecycle.signal_sent(view.session, self.clock.now_ms(), sender, to, req.type, req.data)
+            lifecycle.signal_sent(view.session, self.clock.now_ms(), sender, to, type_, req.data)
         )
         return to
 

@@ -21,7 +21,7 @@ from vidhub.core.events import EventBus
 from vidhub.core.store import Store
 from vidhub.manager import SessionManager
 from vidhub.protocol.openvidu_rest import IceServer
-from vidhub.server import appserver
+from vidhub.server import appserver, signalling
 from vidhub.server.keys import CONFIG, EVENTS, MANAGER, READY
 from vidhub.server.middlewares import (
     auth_middleware,
@@ -145,7 +145,7 @@ def _setup_features(app: web.Application) -> None:
     """
     # feature: event hub (server/eventhub.py)
     # feature: lifecycle events -> hub + webhooks (server/webhooks.py, server/lifecycle.py)
-    # feature: signalling + SFU (server/signalling/)
+    signalling.setup_signalling(app)
     web_dir = Path(__file__).resolve().parent.parent / "web"
     if (web_dir / "index.html").exists():
         app.router.add_static("/static/", web_dir, show_index=False)

@@ -1,0 +1,74 @@
+"""The media plane as signalling sees it: one router per session.
+
+Signalling codes against the :class:`MediaRouter` protocol, the facade of
+``vidhub.sfu.router.Router``; tests swap in a fake through the ``router_factory`` of
+:class:`~vidhub.server.signalling.rooms.Rooms`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+__all__ = ["MediaRouter", "RouterFactory", "sfu_router_factory"]
+
+
+class MediaRouter(Protocol):
+    """What a room asks of its media router (producer/consumer ids are ours to choose)."""
+
+    on_endpoint_failed: Callable[[str], Any] | None
+
+    async def publish(self, producer_id: str, offer_sdp: str) -> str:
+        """Accept a publisher's offer; returns the answer SDP."""
+
+    async def subscribe(self, consumer_id: str, producer_id: str, offer_sdp: str) -> str:
+        """Accept a subscriber's recvonly offer for a producer; returns the answer SDP."""
+
+    async def add_ice_candidate(
+        self, endpoint_id: str, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None
+    ) -> None:
+        """Apply a trickled remote candidate to a producer or consumer endpoint."""
+
+    async def close_producer(self, producer_id: str) -> None:
+        """Stop a producer and its consumers; safe on unknown ids."""
+
+    async def close_consumer(self, consumer_id: str) -> None:
+        """Stop a consumer; safe on unknown ids."""
+
+    async def close(self) -> None:
+        """Close everything; safe to call twice."""
+
+
+#: Builds the router of one session, given its session id.
+RouterFactory = Callable[[str], MediaRouter]
+
+
+def sfu_router_factory(
+    *,
+    ice_servers: Sequence[Any],
+    host_addresses: Sequence[str] | None,
+    announced_address: str | None,
+    forced_video_codec: str,
+) -> RouterFactory:
+    """A factory of real SFU routers configured once from the server's settings.
+
+    Args:
+        ice_servers: ``aiortc.RTCIceServer`` entries the operator configured (default none:
+            no public STUN is ever contacted).
+        host_addresses: the only addresses media sockets bind to (``None``: the SFU's default).
+        announced_address: an address to put in candidates instead (NAT), or ``None``.
+        forced_video_codec: ``OPENVIDU_STREAMS_FORCED_VIDEO_CODEC``.
+    """
+
+    def make(session_id: str) -> MediaRouter:
+        from vidhub.sfu.router import Router
+
+        router: MediaRouter = Router(
+            ice_servers=ice_servers,
+            host_addresses=host_addresses,
+            announced_address=announced_address,
+            forced_video_codec=forced_video_codec,
+        )
+        return router
+
+    return make

@@ -1,0 +1,495 @@
+"""The rooms of this node, and the operations participants perform on them.
+
+:class:`Rooms` is the signalling layer's domain edge: each RPC handler calls one method here,
+which applies OpenVidu's rules (openvidu.md §3.4), drives the media router, keeps REST views
+right through the SessionManager, and sends the notifications in OpenVidu's order. It also
+implements :class:`vidhub.core.live.LiveGateway`, so REST signals, evictions and
+force-unpublish reach live participants.
+
+Leaving has three paths that share :meth:`Rooms._detach`: a voluntary ``leaveRoom``, a
+dropped socket that never came back (``networkDisconnect``) and an eviction (moderator,
+REST or session close). Each is safe to run twice or after the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from urllib.parse import parse_qs, urlsplit
+
+from vidhub import ids
+from vidhub.core.models import MediaOptions, Publisher
+from vidhub.errors import SessionNotFound, TokenInvalid, VidhubError
+from vidhub.manager import SessionManager
+from vidhub.protocol import openvidu_rpc as rpc
+from vidhub.protocol.openvidu_rest import SignalRequest, render_ice_server
+from vidhub.server.signalling.media import RouterFactory
+from vidhub.server.signalling.room import LiveParticipant, Room
+from vidhub.server.signalling.rpcsession import RpcSession
+
+__all__ = ["AfterReply", "Rooms", "token_id_of"]
+
+log = logging.getLogger(__name__)
+
+#: Work to do once the caller's response has been sent (OpenVidu's notification order).
+AfterReply = Callable[[], Awaitable[None]]
+
+#: How long after a leave or eviction the server closes the socket itself (CE: 10 s).
+SOCKET_CLOSE_DELAY_S = 10.0
+
+
+def token_id_of(token: str) -> str:
+    """The ``tok_`` part of a token string (the whole token URL or the bare id)."""
+    if token.startswith("tok_"):
+        return token
+    values = parse_qs(urlsplit(token).query).get("token")
+    return values[0] if values else token
+
+
+class Rooms:
+    """Live rooms by session id; the LiveGateway of the SessionManager."""
+
+    def __init__(self, manager: SessionManager, router_factory: RouterFactory) -> None:
+        self.manager = manager
+        self.router_factory = router_factory
+        self._rooms: dict[str, Room] = {}
+
+    def room(self, session_id: str) -> Room | None:
+        return self._rooms.get(session_id)
+
+    def participant(self, session_id: str, connection_id: str) -> LiveParticipant | None:
+        room = self._rooms.get(session_id)
+        return room.participants.get(connection_id) if room else None
+
+    def _room_of(self, part: LiveParticipant) -> Room:
+        room = self._rooms.get(part.session_id)
+        if room is None or part.gone:
+            raise rpc.RpcError(
+                rpc.Code.TRANSPORT, f"Participant {part.connection_id} is no longer connected"
+            )
+        return room
+
+    # -- joinRoom ----------------------------------------------------------------------
+    async def join(
+        self, session: RpcSession, p: rpc.JoinRoomParams, ip: str | None
+    ) -> tuple[LiveParticipant, rpc.JoinRoomResult]:
+        """joinRoom: consume the token, tell the others, describe the room.
+
+        Raises:
+            SessionNotFound: (202) no such session.
+            TokenInvalid: (401) unknown, used or revoked token.
+        """
+        try:
+            await self.manager.get_session(p.session)
+        except SessionNotFound:
+            raise SessionNotFound(
+                f"Unable to join session. Session {p.session} cannot be found"
+            ) from None
+        try:
+            conn = await self.manager.join(
+                p.session, token_id_of(p.token), ip=ip, platform=p.platform, client_data=p.metadata
+            )
+        except TokenInvalid:
+            raise TokenInvalid(
+                f"Unable to join session {p.session}. Token {p.token} is not valid"
+            ) from None
+        room = self._rooms.get(p.session)
+        if room is None or room.closed:
+            room = self._rooms[p.session] = Room(p.session, self.router_factory(p.session))
+        part = LiveParticipant(
+            connection_id=conn.id,
+            session_id=p.session,
+            role=conn.properties.role,
+            metadata=rpc.join_metadata(p.metadata, conn.properties.data),
+            created_at=conn.active_at or self.manager.clock.now_ms(),
+            rpc=session,
+        )
+        existing = list(room.participants.values())
+        await room.broadcast("participantJoined", rpc.participant_joined(part.remote()), existing)
+        room.participants[conn.id] = part
+        result = rpc.JoinRoomResult(
+            id=conn.id,
+            created_at=part.created_at,
+            metadata=part.metadata,
+            value=tuple(o.remote() for o in existing),
+            session=p.session,
+            role=part.role,
+            custom_ice_servers=tuple(
+                render_ice_server(s) for s in conn.properties.custom_ice_servers
+            ),
+            record=conn.properties.record,
+        )
+        return part, result
+
+    # -- publishing --------------------------------------------------------------------
+    async def publish(
+        self, part: LiveParticipant, p: rpc.PublishVideoParams
+    ) -> tuple[dict[str, object], AfterReply]:
+        """publishVideo: answer the offer; participantPublished goes out after the reply.
+
+        Raises:
+            RpcError: 401 for SUBSCRIBER, 106 when already publishing, 302 on a bad offer.
+        """
+        if part.role == "SUBSCRIBER":
+            raise rpc.RpcError(
+                rpc.Code.USER_UNAUTHORIZED,
+                "Unable to publish video. The user does not have a valid token",
+            )
+        async with part.lock:
+            room = self._room_of(part)
+            if part.stream is not None:
+                raise rpc.RpcError(
+                    rpc.Code.USER_ALREADY_STREAMING,
+                    f"User {part.connection_id} is already publishing",
+                )
+            stream_id = ids.stream_id(p.type_of_video, p.has_video, part.connection_id)
+            answer = await self._negotiate(room.router.publish(stream_id, p.sdp_offer))
+            now = self.manager.clock.now_ms()
+            stream = rpc.StreamInfo(
+                id=stream_id,
+                created_at=now,
+                has_audio=p.has_audio,
+                has_video=p.has_video,
+                audio_active=p.has_audio if p.audio_active is None else p.audio_active,
+                video_active=p.has_video if p.video_active is None else p.video_active,
+                type_of_video=(p.type_of_video or "CAMERA") if p.has_video else None,
+                frame_rate=p.frame_rate,
+                video_dimensions=p.video_dimensions or "",
+            )
+            part.stream = stream
+            await self._flush_ice(room, part, part.connection_id)
+        await self.manager.add_publisher(
+            part.session_id, part.connection_id, Publisher(stream_id, now, _media(stream))
+        )
+
+        async def announce() -> None:
+            await room.broadcast(
+                "participantPublished",
+                rpc.participant_published(part.connection_id, [stream]),
+                room.others(part.connection_id),
+            )
+
+        return {"sdpAnswer": answer, "id": stream_id, "createdAt": now}, announce
+
+    async def unpublish(self, part: LiveParticipant, reason: str, *, tell_owner: bool) -> None:
+        """unpublishVideo / forceUnpublish: stop the stream and every subscription to it.
+
+        Raises:
+            RpcError: 105 when not publishing.
+        """
+        room = self._room_of(part)
+        async with part.lock:
+            stream = part.stream
+            if stream is None:
+                raise rpc.RpcError(
+                    rpc.Code.USER_NOT_STREAMING, f"User {part.connection_id} is not streaming"
+                )
+            part.stream = None
+            await self._drop_subscribers_of(room, part.connection_id, stream.id, reason)
+            await _quietly(room.router.close_producer(stream.id), "close_producer")
+        await self.manager.remove_publisher(part.session_id, part.connection_id, stream.id, reason)
+        targets = (
+            list(room.participants.values()) if tell_owner else room.others(part.connection_id)
+        )
+        await room.broadcast(
+            "participantUnpublished",
+            rpc.participant_unpublished(part.connection_id, reason),
+            targets,
+        )
+
+    async def stream_property_changed(
+        self, part: LiveParticipant, p: rpc.StreamPropertyChangedParams
+    ) -> None:
+        """streamPropertyChanged: store the change and tell the others."""
+        room = self._room_of(part)
+        stream = part.stream
+        if stream is None:
+            raise rpc.RpcError(
+                rpc.Code.USER_NOT_STREAMING, f"User {part.connection_id} is not streaming"
+            )
+        changes: dict[str, object] = {}
+        if p.property == "audioActive" and isinstance(p.new_value, bool):
+            changes["audio_active"] = p.new_value
+        elif p.property == "videoActive" and isinstance(p.new_value, bool):
+            changes["video_active"] = p.new_value
+        elif p.property == "videoDimensions" and isinstance(p.new_value, str):
+            changes["video_dimensions"] = p.new_value
+        if changes:
+            part.stream = _replace_stream(stream, changes)
+            await self.manager.update_media_options(
+                part.session_id, part.connection_id, stream.id, **changes
+            )
+        await room.broadcast(
+            "streamPropertyChanged",
+            rpc.stream_property_changed(
+                part.connection_id, stream.id, p.property, p.new_value, p.reason
+            ),
+            room.others(part.connection_id),
+        )
+
+    # -- subscribing -------------------------------------------------------------------
+    async def subscribe(self, part: LiveParticipant, p: rpc.ReceiveVideoFromParams) -> str:
+        """receiveVideoFrom with an offer; returns the answer.
+
+        Raises:
+            RpcError: 102 unknown publisher, 105 not streaming, 302 on negotiation failure.
+        """
+        room = self._room_of(part)
+        pub_id = p.publisher_connection_id or ""
+        owner = room.participants.get(pub_id)
+        if owner is None:
+            raise rpc.RpcError(
+                rpc.Code.USER_NOT_FOUND, f"User '{pub_id}' not found in session '{room.session_id}'"
+            )
+        if owner.stream is None or owner.stream.id != p.sender:
+            raise rpc.RpcError(rpc.Code.USER_NOT_STREAMING, f"User '{pub_id}' is not streaming")
+        if p.sdp_offer is None:
+            raise rpc.RpcError(
+                rpc.Code.MEDIA_SDP, "Server-initiated negotiation is not used with this server"
+            )
+        async with part.lock:
+            old = part.subscriptions.pop(pub_id, None)
+            if old is not None:
+                await _quietly(room.router.close_consumer(part.consumer_id(old)), "close_consumer")
+                await self.manager.remove_subscriber(
+                    part.session_id, part.connection_id, old, "unsubscribe"
+                )
+            answer = await self._negotiate(
+                room.router.subscribe(part.consumer_id(p.sender), p.sender, p.sdp_offer)
+            )
+            part.subscriptions[pub_id] = p.sender
+            await self._flush_ice(room, part, pub_id)
+        await self.manager.add_subscriber(part.session_id, part.connection_id, p.sender)
+        return answer
+
+    async def unsubscribe(self, part: LiveParticipant, publisher_id: str) -> None:
+        """unsubscribeFromVideo. Raises RpcError 102 when not subscribed to that sender."""
+        room = self._room_of(part)
+        async with part.lock:
+            stream_id = part.subscriptions.pop(publisher_id, None)
+            if stream_id is None:
+                raise rpc.RpcError(
+                    rpc.Code.USER_NOT_FOUND,
+                    f"User '{publisher_id}' not found in session '{room.session_id}'",
+                )
+            await _quietly(
+                room.router.close_consumer(part.consumer_id(stream_id)), "close_consumer"
+            )
+        await self.manager.remove_subscriber(
+            part.session_id, part.connection_id, stream_id, "unsubscribe"
+        )
+
+    async def add_ice_candidate(self, part: LiveParticipant, p: rpc.IceCandidateParams) -> None:
+        """onIceCandidate: apply now, or buffer until the endpoint exists; ``""`` is ignored."""
+        if not p.candidate:
+            return
+        room = self._room_of(part)
+        endpoint = room.endpoint_of(part, p.endpoint_name)
+        if endpoint is None:
+            part.pending_ice.setdefault(p.endpoint_name, []).append(p)
+            return
+        await _quietly(
+            room.router.add_ice_candidate(endpoint, p.candidate, p.sdp_mid, p.sdp_mline_index),
+            "add_ice_candidate",
+        )
+
+    async def _flush_ice(self, room: Room, part: LiveParticipant, endpoint_name: str) -> None:
+        endpoint = room.endpoint_of(part, endpoint_name)
+        for c in part.pending_ice.pop(endpoint_name, []):
+            if endpoint is not None:
+                await _quietly(
+                    room.router.add_ice_candidate(
+                        endpoint, c.candidate, c.sdp_mid, c.sdp_mline_index
+                    ),
+                    "add_ice_candidate",
+                )
+
+    async def _negotiate(self, call: Awaitable[str]) -> str:
+        try:
+            return await call
+        except VidhubError:
+            raise
+        except Exception as exc:
+            log.warning("SDP negotiation failed: %s", exc)
+            raise rpc.RpcError(rpc.Code.MEDIA_SDP, f"SDP negotiation failed: {exc}") from exc
+
+    async def _drop_subscribers_of(
+        self, room: Room, publisher_id: str, stream_id: str, reason: str
+    ) -> None:
+        for other in room.others(publisher_id):
+            if other.subscriptions.get(publisher_id) == stream_id:
+                del other.subscriptions[publisher_id]
+                await _quietly(
+                    room.router.close_consumer(other.consumer_id(stream_id)), "close_consumer"
+                )
+                await self.manager.remove_subscriber(
+                    room.session_id, other.connection_id, stream_id, reason
+                )
+
+    # -- signals -----------------------------------------------------------------------
+    async def send_message(self, part: LiveParticipant, p: rpc.SendMessageParams) -> None:
+        """sendMessage from a client. Raises RpcError 600/601."""
+        room = self._room_of(part)
+        msg = p.signal()
+        bad = [t for t in msg.to if t not in room.participants]
+        if bad:
+            raise rpc.RpcError(
+                rpc.Code.SIGNAL_TO_INVALID,
+                f'Signal "to" field invalid format: connections {bad} are not active',
+            )
+        req = SignalRequest(room.session_id, msg.to or None, msg.type, msg.data)
+        await self.manager.signal(req, sender=part.connection_id)
+
+    # -- leaving -----------------------------------------------------------------------
+    async def leave(self, part: LiveParticipant, reason: str) -> None:
+        """leaveRoom or a lost socket: participantLeft to the others, then the manager."""
+        room = self._rooms.get(part.session_id)
+        if room is None or part.gone:
+            return
+        await self._detach(room, part, reason)
+        await room.broadcast(
+            "participantLeft",
+            rpc.participant_left(part.connection_id, reason),
+            list(room.participants.values()),
+        )
+        await self.manager.leave(part.session_id, part.connection_id, reason)
+        await self._close_if_empty(room)
+
+    async def force_disconnect(self, moderator: LiveParticipant, connection_id: str) -> AfterReply:
+        """forceDisconnect: participantLeft now, participantEvicted after the reply.
+
+        Raises:
+            RpcError: 401 unless MODERATOR, 102 for an unknown connection.
+        """
+        if moderator.role != "MODERATOR":
+            raise rpc.RpcError(
+                rpc.Code.USER_UNAUTHORIZED,
+                "Unable to force disconnect. The user does not have a valid token",
+            )
+        room = self._room_of(moderator)
+        target = room.participants.get(connection_id)
+        if target is None:
+            raise rpc.RpcError(
+                rpc.Code.USER_NOT_FOUND, "Connection not found when calling 'forceDisconnect'"
+            )
+        reason = "forceDisconnectByUser"
+        everyone = list(room.participants.values())
+        await self._detach(room, target, reason)
+        await room.broadcast(
+            "participantLeft",
+            rpc.participant_left(connection_id, reason),
+            list(room.participants.values()),
+        )
+
+        async def after() -> None:
+            await room.broadcast(
+                "participantEvicted", rpc.participant_evicted(connection_id, reason), everyone
+            )
+            target.rpc.close_socket_later(SOCKET_CLOSE_DELAY_S)
+            await self.manager.leave(room.session_id, connection_id, reason)
+            await self._close_if_empty(room)
+
+        return after
+
+    async def force_unpublish_by(self, moderator: LiveParticipant, stream_id: str) -> None:
+        """forceUnpublish. Raises RpcError 401 unless MODERATOR, 105 for an unknown stream."""
+        if moderator.role != "MODERATOR":
+            raise rpc.RpcError(
+                rpc.Code.USER_UNAUTHORIZED,
+                "Unable to force unpublish. The user does not have a valid token",
+            )
+        room = self._room_of(moderator)
+        owner = room.find_stream(stream_id)
+        if owner is None:
+            raise rpc.RpcError(rpc.Code.USER_NOT_STREAMING, f"Stream {stream_id} not found")
+        await self.unpublish(owner, "forceUnpublishByUser", tell_owner=True)
+
+    async def _detach(self, room: Room, part: LiveParticipant, reason: str) -> None:
+        """Take a participant out of the room and release its media (not the manager)."""
+        if part.gone:
+            return
+        part.gone = True
+        room.participants.pop(part.connection_id, None)
+        part.rpc.participant = None
+        for stream_id in list(part.subscriptions.values()):
+            await _quietly(
+                room.router.close_consumer(part.consumer_id(stream_id)), "close_consumer"
+            )
+        part.subscriptions.clear()
+        if part.stream is not None:
+            stream, part.stream = part.stream, None
+            await self._drop_subscribers_of(room, part.connection_id, stream.id, reason)
+            # no participantUnpublished: participantLeft tells browsers the stream is gone
+            await _quietly(room.router.close_producer(stream.id), "close_producer")
+
+    async def _close_if_empty(self, room: Room) -> None:
+        if not room.participants and self._rooms.get(room.session_id) is room:
+            del self._rooms[room.session_id]
+            await room.close()
+
+    async def close(self) -> None:
+        """Shutdown: close every router."""
+        rooms, self._rooms = list(self._rooms.values()), {}
+        for room in rooms:
+            await room.close()
+
+    # -- LiveGateway -------------------------------------------------------------------
+    async def send_signal(
+        self, session_id: str, to: list[str], sender: str | None, type_: str, data: str
+    ) -> None:
+        room = self._rooms.get(session_id)
+        if room is None:
+            return
+        targets = [room.participants[c] for c in to if c in room.participants]
+        await room.broadcast("sendMessage", rpc.send_message(data, type_, sender), targets)
+
+    async def evict(self, session_id: str, connection_id: str, reason: str) -> None:
+        room = self._rooms.get(session_id)
+        part = room.participants.get(connection_id) if room else None
+        if room is None or part is None:
+            return
+        everyone = list(room.participants.values())
+        await self._detach(room, part, reason)
+        await room.broadcast(
+            "participantLeft",
+            rpc.participant_left(connection_id, reason),
+            list(room.participants.values()),
+        )
+        await room.broadcast(
+            "participantEvicted", rpc.participant_evicted(connection_id, reason), everyone
+        )
+        part.rpc.close_socket_later(SOCKET_CLOSE_DELAY_S)
+        await self._close_if_empty(room)
+
+    async def force_unpublish(self, session_id: str, stream_id: str, reason: str) -> bool:
+        room = self._rooms.get(session_id)
+        owner = room.find_stream(stream_id) if room else None
+        if owner is None:
+            return False
+        await self.unpublish(owner, reason, tell_owner=True)
+        return True
+
+
+async def _quietly(call: Awaitable[None], what: str) -> None:
+    """Run a media clean-up step; a failure is logged, never propagated to the caller."""
+    try:
+        await call
+    except Exception:
+        log.exception("router %s failed", what)
+
+
+def _media(s: rpc.StreamInfo) -> MediaOptions:
+    return MediaOptions(
+        has_audio=s.has_audio,
+        audio_active=s.audio_active,
+        has_video=s.has_video,
+        video_active=s.video_active,
+        type_of_video=s.type_of_video or "CAMERA",
+        frame_rate=s.frame_rate,
+        video_dimensions=s.video_dimensions,
+    )
+
+
+def _replace_stream(s: rpc.StreamInfo, changes: dict[str, object]) -> rpc.StreamInfo:
+    return replace(s, **changes)  # type: ignore[arg-type]

@@ -1,0 +1,171 @@
+"""Publishing, subscribing, ICE buffering and what REST shows (fake media router)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.server.signalling.conftest import Harness, RpcPeer
+
+PUB = {
+    "sdpOffer": "offer",
+    "hasAudio": True,
+    "hasVideo": True,
+    "doLoopback": False,
+    "audioActive": True,
+    "videoActive": True,
+    "typeOfVideo": "CAMERA",
+    "frameRate": 30,
+    "videoDimensions": '{"width":640,"height":480}',
+}
+
+
+async def _publish(p: RpcPeer) -> dict[str, Any]:
+    return await p.call("publishVideo", PUB)
+
+
+async def test_publish_answers_and_announces_with_exact_stream_fields(sig: Harness) -> None:
+    a, ra = await sig.joined()
+    b, _ = await sig.joined()
+    res = await _publish(a)
+    stream_id = res["id"]
+    assert stream_id.startswith("str_CAM_") and stream_id.endswith("_" + ra["id"])
+    assert res["sdpAnswer"] == f"answer-for-{stream_id}"
+    pub = await b.next("participantPublished")
+    assert pub == {
+        "id": ra["id"],
+        "streams": [
+            {
+                "id": stream_id,
+                "createdAt": res["createdAt"],
+                "hasAudio": True,
+                "hasVideo": True,
+                "audioActive": True,
+                "videoActive": True,
+                "typeOfVideo": "CAMERA",
+                "frameRate": 30,
+                "videoDimensions": '{"width":640,"height":480}',
+                "filter": {},
+            }
+        ],
+    }
+    # a later joiner gets the stream in value[]
+    _c, rc = await sig.joined()
+    assert rc["value"][0]["streams"][0]["id"] == stream_id
+    assert isinstance(rc["value"][0]["streams"][0]["videoDimensions"], str)
+
+
+async def test_rest_shows_publishers_and_subscribers_and_events_follow(sig: Harness) -> None:
+    a, ra = await sig.joined()
+    b, rb = await sig.joined()
+    stream_id = (await _publish(a))["id"]
+    sub = await b.call("receiveVideoFrom", {"sender": stream_id, "sdpOffer": "o"})
+    assert sub["sdpAnswer"] == f"answer-for-{rb['id']}_{stream_id}"
+    r = await sig.client.get(f"/openvidu/api/sessions/S1/connection/{ra['id']}")
+    conn = await r.json()
+    assert conn["publishers"][0]["streamId"] == stream_id
+    assert conn["publishers"][0]["mediaOptions"]["videoDimensions"] == '{"width":640,"height":480}'
+    r = await sig.client.get(f"/openvidu/api/sessions/S1/connection/{rb['id']}")
+    assert [s["streamId"] for s in (await r.json())["subscribers"]] == [stream_id]
+    created = [e.fields for e in sig.events if e.name == "webrtcConnectionCreated"]
+    assert [c["connection"] for c in created] == ["OUTBOUND", "INBOUND"]
+    assert created[1]["receivingFrom"] == ra["id"]
+
+    await b.call("unsubscribeFromVideo", {"sender": ra["id"]})
+    r = await sig.client.get(f"/openvidu/api/sessions/S1/connection/{rb['id']}")
+    assert (await r.json())["subscribers"] == []
+    destroyed = [e.fields for e in sig.events if e.name == "webrtcConnectionDestroyed"]
+    assert destroyed[-1]["reason"] == "unsubscribe"
+
+
+async def test_unpublish_tears_down_subscriptions_and_notifies(sig: Harness) -> None:
+    a, ra = await sig.joined()
+    b, rb = await sig.joined()
+    stream_id = (await _publish(a))["id"]
+    await b.call("receiveVideoFrom", {"sender": stream_id, "sdpOffer": "o"})
+    await a.call("unpublishVideo")
+    assert await b.next("participantUnpublished") == {
+        "connectionId": ra["id"],
+        "reason": "unpublish",
+    }
+    router = sig.routers[0]
+    assert router.producers == set() and router.consumers == {}
+    r = await sig.client.get(f"/openvidu/api/sessions/S1/connection/{rb['id']}")
+    assert (await r.json())["subscribers"] == []
+    err = await a.error("unpublishVideo")
+    assert err["code"] == 105
+
+
+async def test_publish_rules(sig: Harness) -> None:
+    s, _ = await sig.joined(role="SUBSCRIBER")
+    err = await s.error("publishVideo", PUB)
+    assert err["code"] == 401
+    a, _ = await sig.joined()
+    await _publish(a)
+    assert (await a.error("publishVideo", PUB))["code"] == 106
+    b, _ = await sig.joined()
+    assert (await b.error("publishVideo", dict(PUB, sdpOffer="bad")))["code"] == 302
+    assert (await b.error("publishVideo", {"sdpOffer": "x"}))["code"] == -1
+
+
+async def test_subscribe_errors(sig: Harness) -> None:
+    _a, ra = await sig.joined()
+    b, _ = await sig.joined()
+    err = await b.error("receiveVideoFrom", {"sender": "str_CAM_XXXX_con_Nobody", "sdpOffer": "o"})
+    assert err["code"] == 102
+    err = await b.error("receiveVideoFrom", {"sender": f"str_CAM_XXXX_{ra['id']}", "sdpOffer": "o"})
+    assert err["code"] == 105
+
+
+async def test_ice_candidates_before_publish_are_buffered_then_applied(sig: Harness) -> None:
+    a, ra = await sig.joined()
+    cand = {
+        "endpointName": ra["id"],
+        "candidate": "candidate:1 1 udp 1 127.0.0.1 9 typ host",
+        "sdpMid": "0",
+        "sdpMLineIndex": 0,
+    }
+    await a.call("onIceCandidate", cand)
+    await a.call("onIceCandidate", dict(cand, candidate=""))
+    router = sig.routers[0]
+    assert router.candidates == []
+    stream_id = (await _publish(a))["id"]
+    assert router.candidates == [(stream_id, cand["candidate"])]
+    await a.call("onIceCandidate", dict(cand, sdpMid=None, sdpMLineIndex=None))
+    assert len(router.candidates) == 2
+
+
+async def test_stream_property_changed_is_stored_and_relayed(sig: Harness) -> None:
+    a, ra = await sig.joined()
+    b, _ = await sig.joined()
+    stream_id = (await _publish(a))["id"]
+    await a.call(
+        "streamPropertyChanged",
+        {
+            "streamId": stream_id,
+            "property": "videoActive",
+            "newValue": False,
+            "reason": "publishVideo",
+        },
+    )
+    n = await b.next("streamPropertyChanged")
+    assert n == {
+        "connectionId": ra["id"],
+        "streamId": stream_id,
+        "property": "videoActive",
+        "newValue": "false",
+        "reason": "publishVideo",
+    }
+    r = await sig.client.get(f"/openvidu/api/sessions/S1/connection/{ra['id']}")
+    assert (await r.json())["publishers"][0]["mediaOptions"]["videoActive"] is False
+    dims = '{"width":320,"height":240}'
+    await a.call(
+        "streamPropertyChanged",
+        {
+            "streamId": stream_id,
+            "property": "videoDimensions",
+            "newValue": dims,
+            "reason": "screenResized",
+        },
+    )
+    n = await b.next("streamPropertyChanged")
+    assert n["newValue"] == '"{\\"width\\":320,\\"height\\":240}"'
