@@ -1,1 +1,1 @@
-"""SFU: Router/Transport/Producer/Consumer over aiortc; RTP passthrough; knows nothing of OpenVidu."""
+"""SFU: Router/Producer/Consumer over aiortc; RTP passthrough; knows nothing of OpenVidu."""

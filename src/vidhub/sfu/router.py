@@ -11,12 +11,45 @@ The Router knows nothing of OpenVidu: endpoint ids are opaque strings chosen by 
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from aiortc import RTCIceServer
+from aiortc import (
+    RTCConfiguration,
+    RTCIceCandidate,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.sdp import candidate_from_sdp
+
+from vidhub.errors import BadRequest, Conflict, NotAcceptable, NotFound
+from vidhub.protocol.sdp import (
+    MediaSection,
+    SdpCodec,
+    SdpError,
+    announce_address,
+    check_candidates,
+    parse_media_sections,
+    pick_codec,
+)
+from vidhub.sfu import aiortc_glue
+from vidhub.sfu.consumer import Consumer
+from vidhub.sfu.legs import Leg, PublisherLeg, SubscriberLeg
+from vidhub.sfu.negotiation import preferences_for
+from vidhub.sfu.producer import Producer
 
 __all__ = ["ConsumerStats", "ProducerStats", "Router", "RouterStats"]
+
+log = logging.getLogger(__name__)
+
+#: Candidates buffered per endpoint before its PC exists, and endpoints buffered at most.
+MAX_PENDING_CANDIDATES = 64
+MAX_PENDING_ENDPOINTS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +69,7 @@ class ConsumerStats:
 
     consumer_id: str
     producer_id: str
+    connected: bool = False
     packets_out: int = 0
     bytes_out: int = 0
     packets_dropped: int = 0
@@ -58,8 +92,26 @@ class RouterStats:
         return sum(c.packets_out for c in self.consumers)
 
 
+def _sdp_error(exc: Exception) -> BadRequest:
+    return BadRequest(f"unusable SDP offer: {exc}")
+
+
 class Router:
-    """One per OpenVidu session: owns Producers (publisher legs) and Consumers (subscriber legs)."""
+    """One per OpenVidu session: owns Producers (publisher legs) and Consumers (subscriber legs).
+
+    Endpoint ids (producer ids and consumer ids) are opaque, chosen by the caller, and share
+    one namespace for :meth:`add_ice_candidate`.
+
+    Args:
+        ice_servers: STUN/TURN servers for every PC; none by default (no public STUN).
+        host_addresses: addresses to gather host candidates on (process-wide, see
+            :func:`~vidhub.sfu.aiortc_glue.install_host_addresses`); None keeps the current
+            list, ``127.0.0.1`` unless configured.
+        announced_address: address written into the answers' candidates instead of the
+            local one (1:1 NAT); None announces the local addresses.
+        forced_video_codec: ``VP8`` or ``H264`` to accept only that video codec from
+            publishers; None or ``MEDIA_SERVER_PREFERRED`` follows the offer's order.
+    """
 
     on_endpoint_failed: Callable[[str], None] | None
 
@@ -72,42 +124,308 @@ class Router:
         forced_video_codec: str | None = None,
     ) -> None:
         self.on_endpoint_failed = None
-        raise NotImplementedError
+        if host_addresses is not None or aiortc_glue.host_addresses() == ("127.0.0.1",):
+            aiortc_glue.install_host_addresses(
+                aiortc_glue.host_addresses() if host_addresses is None else host_addresses
+            )
+        self._ice_servers = list(ice_servers)
+        self._announced = announced_address
+        self._forced = forced_video_codec
+        self._publishers: dict[str, PublisherLeg] = {}
+        self._subscribers: dict[str, SubscriberLeg] = {}
+        self._busy: set[str] = set()
+        self._pending: OrderedDict[str, list[RTCIceCandidate]] = OrderedDict()
+        self._closed = False
+
+    # -- helpers ---------------------------------------------------------------------
+
+    def _new_pc(self) -> RTCPeerConnection:
+        return RTCPeerConnection(RTCConfiguration(iceServers=list(self._ice_servers)))
+
+    def _check_open(self, endpoint_id: str) -> None:
+        if self._closed:
+            raise NotAcceptable("media router is closed")
+        if endpoint_id in self._publishers or endpoint_id in self._subscribers:
+            raise Conflict(f"endpoint {endpoint_id} already exists")
+        if endpoint_id in self._busy:
+            raise Conflict(f"endpoint {endpoint_id} is being negotiated")
+
+    async def _answer(self, pc: RTCPeerConnection) -> str:
+        answer = await pc.createAnswer()
+        await pc.setLocalDescription(answer)
+        sdp: str = pc.localDescription.sdp
+        check_candidates(sdp, aiortc_glue.host_addresses())
+        if self._announced:
+            sdp = announce_address(sdp, self._announced)
+        return sdp
+
+    async def _register(self, leg: PublisherLeg | SubscriberLeg) -> None:
+        leg.on_failed = self._leg_failed
+        if isinstance(leg, PublisherLeg):
+            self._publishers[leg.id] = leg
+        else:
+            self._subscribers[leg.id] = leg
+        for candidate in self._pending.pop(leg.id, []):
+            await leg.add_candidate(candidate)
+
+    def _leg_failed(self, leg_id: str) -> None:
+        cb = self.on_endpoint_failed
+        if cb is not None:
+            try:
+                cb(leg_id)
+            except Exception:
+                log.exception("on_endpoint_failed failed for %s", leg_id)
+
+    @staticmethod
+    def _sections(offer_sdp: str) -> list[MediaSection]:
+        try:
+            sections = parse_media_sections(offer_sdp)
+        except SdpError as exc:
+            raise _sdp_error(exc) from exc
+        media = [s for s in sections if s.kind in ("audio", "video")]
+        if not media:
+            raise BadRequest("SDP offer has no audio or video")
+        return media
+
+    @staticmethod
+    async def _apply_offer(pc: RTCPeerConnection, offer_sdp: str) -> None:
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except Exception as exc:  # aiortc raises ValueError/OperationError/asserts on bad SDP
+            raise _sdp_error(exc) from exc
+
+    # -- publish ---------------------------------------------------------------------
 
     async def publish(self, producer_id: str, offer_sdp: str) -> str:
         """Accept a publisher's offer; return the answer SDP (server receives only).
 
+        One producer is created per sending audio/video m-section, answered with exactly
+        one codec (:func:`~vidhub.protocol.sdp.pick_codec`) plus RTX for video.
+
         Raises:
-            MediaError: the offer is unusable (no common codec, malformed SDP).
-            ValueError: ``producer_id`` already exists.
+            BadRequest: malformed SDP, or no forwardable codec for an offered track.
+            Conflict: ``producer_id`` is already in use.
+            NotAcceptable: the router is closed.
         """
-        raise NotImplementedError
+        self._check_open(producer_id)
+        sections = self._sections(offer_sdp)
+        plan: list[tuple[MediaSection, SdpCodec]] = []
+        for section in sections:
+            if section.direction not in ("sendonly", "sendrecv") or section.port == 0:
+                continue
+            if any(s.kind == section.kind for s, _ in plan):
+                continue  # one track per kind per publisher, as OpenVidu publishes
+            codec = pick_codec(section, self._forced)
+            if codec is None or not preferences_for(section.kind, codec):
+                raise BadRequest(f"no supported {section.kind} codec in the offer")
+            plan.append((section, codec))
+        if not plan:
+            raise BadRequest("SDP offer sends no audio or video")
+        self._busy.add(producer_id)
+        pc = self._new_pc()
+        leg = PublisherLeg(producer_id, pc)
+        try:
+            transceivers: list[tuple[RTCRtpTransceiver, SdpCodec]] = []
+            for section, codec in plan:
+                t = pc.addTransceiver(section.kind, direction="recvonly")
+                t.setCodecPreferences(preferences_for(section.kind, codec))
+                transceivers.append((t, codec))
+            await self._apply_offer(pc, offer_sdp)
+            for t, codec in transceivers:
+                leg.producers[t.kind] = Producer(producer_id, t.kind, codec, t.receiver)
+            sdp = await self._answer(pc)
+            if self._closed:
+                raise NotAcceptable("media router is closed")
+        except BaseException as exc:
+            await leg.close()
+            if isinstance(exc, SdpError):
+                raise _sdp_error(exc) from exc
+            raise
+        finally:
+            self._busy.discard(producer_id)
+        await self._register(leg)
+        return sdp
+
+    # -- subscribe -------------------------------------------------------------------
 
     async def subscribe(self, consumer_id: str, producer_id: str, offer_sdp: str) -> str:
         """Accept a subscriber's recvonly offer for ``producer_id``; return the send-only answer.
 
-        Codecs in the answer are constrained to the producer's.
+        Codecs in the answer are constrained to the producer's (pass-through cannot
+        transcode). Consumers start forwarding once the subscriber's transport is up; each
+        video consumer starts on a keyframe, requested upstream at once.
+
+        Raises:
+            NotFound: no producer ``producer_id``.
+            BadRequest: malformed SDP, or the subscriber cannot receive the producer's codec.
+            Conflict: ``consumer_id`` is already in use.
+            NotAcceptable: the router is closed.
         """
-        raise NotImplementedError
+        self._check_open(consumer_id)
+        pub = self._publishers.get(producer_id)
+        if pub is None or pub.closed:
+            raise NotFound(f"no producer {producer_id}")
+        sections = self._sections(offer_sdp)
+        wanted: list[Producer] = []
+        for section in sections:
+            producer = pub.producers.get(section.kind)
+            if producer is None or producer in wanted or producer.closed:
+                continue
+            if section.direction in ("recvonly", "sendrecv") and section.port != 0:
+                wanted.append(producer)
+        if not wanted:
+            raise BadRequest("SDP offer receives none of the producer's tracks")
+        self._busy.add(consumer_id)
+        pc = self._new_pc()
+        leg = SubscriberLeg(consumer_id, producer_id, pc)
+        try:
+            pairs: list[tuple[RTCRtpTransceiver, Producer]] = []
+            for producer in wanted:
+                t = pc.addTransceiver(producer.kind, direction="sendonly")
+                t.setCodecPreferences(preferences_for(producer.kind, producer.codec))
+                pairs.append((t, producer))
+            await self._apply_offer(pc, offer_sdp)
+            for t, producer in pairs:
+                if t.mid is None:
+                    continue  # the offer had no m-section left for it
+                consumer = Consumer(consumer_id, producer, t.sender)
+                consumer.on_producer_closed = self._consumer_orphaned
+                leg.consumers.append(consumer)
+            sdp = await self._answer(pc)
+            if self._closed or pub.closed:
+                raise NotAcceptable("producer closed during negotiation")
+        except BaseException as exc:
+            await leg.close()
+            if isinstance(exc, SdpError):
+                raise _sdp_error(exc) from exc
+            raise
+        finally:
+            self._busy.discard(consumer_id)
+        await self._register(leg)
+        return sdp
+
+    def _consumer_orphaned(self, consumer: Consumer) -> None:
+        leg = self._subscribers.get(consumer.leg_id)
+        if leg is not None and all(c.producer.closed for c in leg.consumers):
+            self._subscribers.pop(leg.id, None)
+            task = asyncio.ensure_future(leg.close())
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    # -- ICE -------------------------------------------------------------------------
 
     async def add_ice_candidate(
         self, endpoint_id: str, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None
     ) -> None:
-        """Apply a trickled browser candidate; buffered until the PC exists; ``""`` is ignored."""
-        raise NotImplementedError
+        """Apply a trickled browser candidate to a leg.
+
+        ``""`` (end of candidates) is ignored, and so are mDNS ``.local`` candidates (they
+        need multicast; the browser is learnt as a peer-reflexive candidate instead).
+        Candidates for an endpoint that does not exist yet are buffered (bounded) and applied
+        when its leg is created.
+
+        Raises:
+            BadRequest: the candidate line cannot be parsed.
+        """
+        text = (candidate or "").strip()
+        if not text:
+            return
+        if text.startswith("a="):
+            text = text[2:]
+        if text.startswith("candidate:"):
+            text = text[len("candidate:") :]
+        try:
+            parsed = candidate_from_sdp(text)
+        except (AssertionError, ValueError, IndexError) as exc:
+            raise BadRequest("malformed ICE candidate") from exc
+        if parsed.ip.endswith(".local"):
+            return
+        parsed.sdpMid = sdp_mid
+        parsed.sdpMLineIndex = sdp_mline_index
+        if sdp_mid is None and sdp_mline_index is None:
+            parsed.sdpMLineIndex = 0
+        leg: Leg | None = self._publishers.get(endpoint_id) or self._subscribers.get(endpoint_id)
+        if leg is not None:
+            await leg.add_candidate(parsed)
+            return
+        if self._closed:
+            return
+        pending = self._pending.setdefault(endpoint_id, [])
+        self._pending.move_to_end(endpoint_id)
+        if len(pending) < MAX_PENDING_CANDIDATES:
+            pending.append(parsed)
+        while len(self._pending) > MAX_PENDING_ENDPOINTS:
+            self._pending.popitem(last=False)
+
+    # -- closing ---------------------------------------------------------------------
 
     async def close_producer(self, producer_id: str) -> None:
-        """Close a publisher leg and all its consumers; idempotent."""
-        raise NotImplementedError
+        """Close a publisher leg and every subscriber leg fed by it; idempotent."""
+        self._pending.pop(producer_id, None)
+        leg = self._publishers.pop(producer_id, None)
+        if leg is None:
+            return
+        subs = [s for s in self._subscribers.values() if s.producer_leg_id == producer_id]
+        for sub in subs:
+            self._subscribers.pop(sub.id, None)
+        await leg.close()
+        await asyncio.gather(*(sub.close() for sub in subs))
 
     async def close_consumer(self, consumer_id: str) -> None:
         """Close a subscriber leg; idempotent."""
-        raise NotImplementedError
+        self._pending.pop(consumer_id, None)
+        leg = self._subscribers.pop(consumer_id, None)
+        if leg is not None:
+            await leg.close()
 
     async def close(self) -> None:
-        """Close every leg; idempotent."""
-        raise NotImplementedError
+        """Close every leg (subscribers first); idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pending.clear()
+        subs = list(self._subscribers.values())
+        self._subscribers.clear()
+        await asyncio.gather(*(s.close() for s in subs))
+        pubs = list(self._publishers.values())
+        self._publishers.clear()
+        await asyncio.gather(*(p.close() for p in pubs))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # -- observation -----------------------------------------------------------------
+
+    def producer_ids(self) -> list[str]:
+        """Ids of the open publisher legs."""
+        return list(self._publishers)
+
+    def consumer_ids(self) -> list[str]:
+        """Ids of the open subscriber legs."""
+        return list(self._subscribers)
 
     def stats(self) -> RouterStats:
-        """Counters per producer and consumer."""
-        raise NotImplementedError
+        """Counters per publisher leg and per subscriber leg (tracks summed)."""
+        producers = tuple(
+            ProducerStats(
+                producer_id=leg.id,
+                packets_in=sum(p.packets_in for p in leg.producers.values()),
+                bytes_in=sum(p.bytes_in for p in leg.producers.values()),
+                keyframe_requests=sum(p.keyframe_requests for p in leg.producers.values()),
+                plis_sent=sum(p.plis_sent for p in leg.producers.values()),
+            )
+            for leg in self._publishers.values()
+        )
+        consumers = tuple(
+            ConsumerStats(
+                consumer_id=leg.id,
+                producer_id=leg.producer_leg_id,
+                connected=any(c.started for c in leg.consumers),
+                packets_out=sum(c.packets_out for c in leg.consumers),
+                bytes_out=sum(c.bytes_out for c in leg.consumers),
+                packets_dropped=sum(c.packets_dropped for c in leg.consumers),
+                retransmissions=sum(c.retransmissions for c in leg.consumers),
+            )
+            for leg in self._subscribers.values()
+        )
+        return RouterStats(producers=producers, consumers=consumers)
