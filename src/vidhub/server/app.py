@@ -23,6 +23,7 @@ from vidhub.manager import SessionManager
 from vidhub.protocol.openvidu_rest import IceServer
 from vidhub.server import appserver, signalling
 from vidhub.server.keys import CONFIG, EVENTS, MANAGER, READY
+from vidhub.server.lifecycle import setup_lifecycle
 from vidhub.server.middlewares import (
     auth_middleware,
     cors_middleware,
@@ -32,6 +33,7 @@ from vidhub.server.middlewares import (
 from vidhub.server.rest import config as rest_config
 from vidhub.server.rest import recordings as rest_recordings
 from vidhub.server.rest import sessions as rest_sessions
+from vidhub.server.webhooks import setup_webhooks
 from vidhub.store import MemoryStore, SqliteStore
 
 __all__ = ["make_app", "make_store", "parse_ice_servers"]
@@ -144,7 +146,8 @@ def _setup_features(app: web.Application) -> None:
     One line per feature; each ``setup_*`` lives in its own module under ``server/``.
     """
     # feature: event hub (server/eventhub.py)
-    # feature: lifecycle events -> hub + webhooks (server/webhooks.py, server/lifecycle.py)
+    setup_lifecycle(app)
+    setup_webhooks(app)
     signalling.setup_signalling(app)
     web_dir = Path(__file__).resolve().parent.parent / "web"
     if (web_dir / "index.html").exists():
