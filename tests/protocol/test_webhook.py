@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 
@@ -118,7 +119,5 @@ def test_arbitrary_headers_raise_only_the_documented_error(
     ts_header: str, sig_header: str, body: bytes
 ) -> None:
     headers = {TIMESTAMP_HEADER: ts_header, SIGNATURE_HEADER: sig_header}
-    try:
+    with contextlib.suppress(WebhookSignatureError):
         verify_signature(KEY, headers, body, now_s=NOW)
-    except WebhookSignatureError:
-        pass
