@@ -1,5 +1,8 @@
 """The vidhub Python SDK: OpenVidu, EventHub, Websocket, Participant. Speaks only the wire."""
 
+from vidhub.client.participant import Participant as Participant
+from vidhub.client.participant import ParticipantError as ParticipantError
+from vidhub.client.participant import ParticipantEvent as ParticipantEvent
 from vidhub.client.subscriptions import SubscriptionClosed as SubscriptionClosed
 from vidhub.client.webhooks import WebhookSignatureError as WebhookSignatureError
 from vidhub.client.webhooks import verify_webhook as verify_webhook
