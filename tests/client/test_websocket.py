@@ -24,8 +24,7 @@ async def echo_handler(request: web.Request) -> web.StreamResponse:
     ws = Websocket(request)
     ws.subscribe(ws.put_nowait)
     await ws
-    assert ws.ws is not None
-    return ws.ws
+    return ws.response
 
 
 class Loopback:
@@ -223,8 +222,7 @@ async def test_close_sends_what_was_already_put(loopback: Loopback) -> None:
         # TestServer cancels handlers when the peer goes, so watch the object, not the handler
         ws.onClose(closed.set)
         await ws
-        assert ws.ws is not None
-        return ws.ws
+        return ws.response
 
     loopback.route("/sink", sink)
     await loopback.start()
@@ -319,8 +317,7 @@ async def test_headers_are_sent_in_client_mode(loopback: Loopback) -> None:
         ws.put_nowait(request.headers.get("Authorization", ""))
         ws.subscribe(lambda _: None)
         await ws
-        assert ws.ws is not None
-        return ws.ws
+        return ws.response
 
     loopback.route("/whoami", whoami)
     await loopback.start()
@@ -339,8 +336,7 @@ async def test_server_side_sees_client_close(loopback: Loopback) -> None:
         ws = Websocket(request)
         server_side.put_nowait(ws)
         await ws
-        assert ws.ws is not None
-        return ws.ws
+        return ws.response
 
     loopback.route("/track", handler)
     await loopback.start()
@@ -365,8 +361,7 @@ async def test_message_sent_before_the_server_reads_is_kept(loopback: Loopback) 
         await gate.wait()
         ws.put_nowait({"echo": await ws.get()})
         await ws
-        assert ws.ws is not None
-        return ws.ws
+        return ws.response
 
     loopback.route("/late", late_reader)
     await loopback.start()
@@ -377,3 +372,10 @@ async def test_message_sent_before_the_server_reads_is_kept(loopback: Loopback) 
     gate.set()
     assert await asyncio.wait_for(ws.get(), T) == {"echo": "early"}
     await ws.close()
+
+
+async def test_plain_http_request_to_a_websocket_handler_gets_400(loopback: Loopback) -> None:
+    await loopback.start()
+    async with aiohttp.ClientSession() as http, http.get(loopback.url("/ws")) as r:
+        assert r.status == 400
+        assert "upgrade" in (await r.text()).lower()

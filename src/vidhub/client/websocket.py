@@ -30,7 +30,7 @@ Server side (rtcbot.md §2.7)::
         ws.subscribe(on_message)   # or: msg = await ws.get()
         ws.put_nowait({"hello": "world"})
         await ws                   # until the peer goes
-        return ws.ws
+        return ws.response         # ws.ws, or a 400 if the request was no WebSocket upgrade
 
 A server run with ``handler_cancellation=True`` (aiohttp's ``TestServer``) may cancel the
 handler once the peer is gone; the object still closes, so put clean-up in ``onClose``.
@@ -101,6 +101,7 @@ class Websocket(SubscriptionProducerConsumer):
         #: ``web.WebSocketResponse``.
         self.ws: aiohttp.ClientWebSocketResponse | web.WebSocketResponse | None = None
         self._client: aiohttp.ClientSession | None = None
+        self._handshake_error: web.HTTPException | None = None
         self._sender: asyncio.Task[None] | None = None
         self._close_task: asyncio.Task[None] | None = None
         self._main = self._loop.create_task(self._run(url_or_request))
@@ -131,8 +132,27 @@ class Websocket(SubscriptionProducerConsumer):
             self._client = aiohttp.ClientSession()
             return await self._client.ws_connect(target, headers=self._headers)
         resp = web.WebSocketResponse()
-        await resp.prepare(target)
+        try:
+            await resp.prepare(target)
+        except web.HTTPException as exc:
+            self._handshake_error = exc
+            raise
         return resp
+
+    @property
+    def response(self) -> web.StreamResponse:
+        """What a server-mode handler returns once ``await ws`` is done.
+
+        The ``WebSocketResponse`` when the handshake succeeded; when the request was not a
+        valid WebSocket upgrade, a plain response with the handshake error's status and text
+        (e.g. 400), so the client gets a clear error instead of a 500.
+        """
+        if isinstance(self.ws, web.WebSocketResponse):
+            return self.ws
+        err = self._handshake_error
+        if err is not None:
+            return web.Response(status=err.status, text=err.text)
+        return web.Response(status=500, text="websocket was not established")
 
     async def _receive_loop(self) -> None:
         ws = self.ws
