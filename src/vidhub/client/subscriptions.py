@@ -386,7 +386,8 @@ class BaseSubscriptionProducer(EventHandler):
     def subscribe(self, subscription: Subscriber = None) -> Any:
         """Register ``subscription`` (queue-like, coroutine function or callable) and return
         it; with no argument, create, register and return a new default-class queue.
-        Subscribing the same object twice registers it once.
+        Subscribing the same object twice registers it once. Items held while nobody was
+        subscribed (``holdEarly``) go to the first subscriber, within this call.
         """
         if subscription is None:
             subscription = self._factory()
