@@ -152,3 +152,15 @@ async def test_unresumed_socket_is_evicted_with_network_disconnect(sig: Harness)
     b2 = await sig.peer()
     err = await b2.error("connect", {"sessionId": rb["sessionId"], "reconnect": True})
     assert err == {"code": 40007, "message": "reconnection error"}
+
+
+async def test_resume_that_races_ahead_of_the_old_close_keeps_the_new_socket(
+    sig: Harness,
+) -> None:
+    a, _ra = await sig.joined()
+    b, rb = await sig.joined()
+    b2 = await sig.peer()
+    await b2.call("connect", {"sessionId": rb["sessionId"], "reconnect": True})
+    await _drop(b)  # the old socket's close arrives after the resume
+    await a.call("sendMessage", _msg([rb["id"]], "after"))
+    assert (await b2.next("sendMessage"))["data"] == "after"

@@ -89,6 +89,8 @@ class SocketHandler:
 
     def _socket_closed(self) -> None:
         session = self.ctx.session
+        if not session.owned_by(self._send):
+            return  # already resumed on a newer socket (its connect raced this close)
         if session.participant is not None and not session.closed:
             session.unbind(self.sig.reconnect_window_s)
         else:

@@ -93,6 +93,10 @@ class RpcSession:
         while self._kept and self._sender is not None:
             await self.send(self._kept.popleft())
 
+    def owned_by(self, sender: Sender) -> bool:
+        """Whether ``sender``'s socket is the one this session is bound to now."""
+        return self._sender == sender
+
     def unbind(self, window_s: float) -> None:
         """The socket closed: keep the session for ``window_s`` seconds awaiting ``connect``."""
         self._sender = None
