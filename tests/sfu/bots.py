@@ -30,12 +30,12 @@ def _pc() -> RTCPeerConnection:
     return RTCPeerConnection(RTCConfiguration(iceServers=[]))
 
 
-async def wait_for(event: asyncio.Event, timeout: float) -> None:
-    """Wait for ``event`` or fail with a clear assertion after ``timeout`` seconds."""
+async def wait_for(event: asyncio.Event, within: float) -> None:
+    """Wait for ``event`` or fail with a clear assertion after ``within`` seconds."""
     try:
-        await asyncio.wait_for(event.wait(), timeout)
+        await asyncio.wait_for(event.wait(), within)
     except TimeoutError:
-        raise AssertionError(f"event not set within {timeout:.1f} s") from None
+        raise AssertionError(f"event not set within {within:.1f} s") from None
 
 
 class PublisherBot:

@@ -56,9 +56,18 @@ class Consumer:
         leg_id: the subscriber leg (consumer id given to the Router).
         producer: the producer this consumer forwards.
         sender: the subscriber transceiver's sender; hooked here.
+        port_factory: builds the raw write port once the sender is started (tests inject a
+            recorder here).
     """
 
-    def __init__(self, leg_id: str, producer: Producer, sender: RTCRtpSender) -> None:
+    def __init__(
+        self,
+        leg_id: str,
+        producer: Producer,
+        sender: RTCRtpSender,
+        *,
+        port_factory: Callable[[RTCRtpSender], aiortc_glue.SenderPort] = aiortc_glue.SenderPort,
+    ) -> None:
         self.leg_id = leg_id
         self.producer = producer
         self.kind = producer.kind
@@ -79,6 +88,7 @@ class Consumer:
         self._mid: str | None = None
         self._ext_map = HeaderExtensionsMap()
         self._group: object = None
+        self._port_factory = port_factory
         #: Called once with this consumer when its first keyframe (video) or packet goes out.
         self.on_first_packet: Callable[[Consumer], None] | None = None
         #: Called with this consumer when its producer closes (the leg forgets it).
@@ -101,7 +111,7 @@ class Consumer:
             self._mid,
             tuple(sorted((e.id, e.uri) for e in parameters.headerExtensions)),
         )
-        self._port = aiortc_glue.SenderPort(self.sender)
+        self._port = self._port_factory(self.sender)
         self._ssrc = self._port.ssrc
         self._started = True
         self.producer.add_consumer(self)
