@@ -22,6 +22,7 @@ from vidhub.core.store import Store
 from vidhub.manager import SessionManager
 from vidhub.protocol.openvidu_rest import IceServer
 from vidhub.server import appserver, signalling
+from vidhub.server.eventhub import setup_eventhub
 from vidhub.server.keys import CONFIG, EVENTS, MANAGER, READY
 from vidhub.server.lifecycle import setup_lifecycle
 from vidhub.server.middlewares import (
@@ -145,7 +146,7 @@ def _setup_features(app: web.Application) -> None:
 
     One line per feature; each ``setup_*`` lives in its own module under ``server/``.
     """
-    # feature: event hub (server/eventhub.py)
+    setup_eventhub(app)
     setup_lifecycle(app)
     setup_webhooks(app)
     signalling.setup_signalling(app)

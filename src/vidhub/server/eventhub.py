@@ -1,0 +1,329 @@
+"""The event hub's HTTP edge: socket.io 0.9 handshake and WebSocket (eventhub.md §1-§3).
+
+Theory of operation.
+
+- ``GET|POST /socket.io/1/`` authenticates (``ftrack-user``/``ftrack-api-user`` +
+  ``ftrack-api-key`` headers, or ``?api_user=&api_key=``; the key is the server secret or one
+  of ``hub_keys``), then answers ``<sid>:60:60:websocket``. The sid is random, single-use and
+  expires after the close timeout; it is the only credential of the upgrade.
+- ``GET /socket.io/1/websocket/<sid>`` upgrades, sends ``1::`` and binds a hub session. Every
+  text frame is decoded with :mod:`vidhub.protocol.socketio09` and each ``ftrack.event`` goes
+  to :meth:`Hub.handle`, strictly in order; every ``5:<n>+`` gets ``6:::<n>+[{...}]``.
+  A malformed frame is logged and skipped: other clients never notice.
+- Frames to a socket go through :class:`_Socket`, a bounded outbox drained by a writer task
+  started only while frames are waiting (idle sockets cost no task).
+- One loop per app sends ``2::`` every ``HEARTBEAT_INTERVAL_S``, closes sockets silent for
+  longer than the advertised heartbeat timeout, and expires parked sessions and stale sids.
+- Every server-initiated close (kick, silence, shutdown) sends ``0::`` first, so the ftrack
+  client reconnects instead of going deaf (§3.4).
+
+Resumption (a vidhub extension, off unless asked): a handshake with the header
+``vidhub-resume`` (or query ``vidhub_resume``) opts in. Its value is empty for a new session,
+or ``<previous sid>:<last event id>`` to resume one; the missed events then follow ``1::``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import logging
+import secrets
+from collections import deque
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiohttp import WSMsgType, web
+
+from vidhub.hub import Hub, HubLimits, HubSession
+from vidhub.protocol.ftrack_event import EVENT_NAME
+from vidhub.protocol.socketio09 import (
+    EventReceived,
+    PacketError,
+    SocketIoProtocol,
+    encode_ack,
+    handshake_body,
+)
+from vidhub.server.keys import CONFIG, HUB
+
+__all__ = ["EVENTHUB", "EventHubEdge", "setup_eventhub"]
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_INTERVAL_S = 10.0
+HEARTBEAT_TIMEOUT_S = 60
+CLOSE_TIMEOUT_S = 60
+RESUME_HEADER = "vidhub-resume"
+RESUME_QUERY = "vidhub_resume"
+MAX_PENDING = 10_000
+#: Frames the edge accepts beyond ``max_frame_bytes`` only to refuse them politely.
+_HARD_FRAME_FACTOR = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    user: str
+    expires: float
+    resumable: bool
+    resume_sid: str | None
+    last_event_id: str | None
+
+
+class _Socket:
+    """One WebSocket as the hub's outbox: bounded queue, lazy writer, ``0::`` before close."""
+
+    __slots__ = ("_closing", "_queue", "_writer", "last_seen", "max_frames", "reason", "ws")
+
+    def __init__(self, ws: web.WebSocketResponse, max_frames: int, now: float) -> None:
+        self.ws = ws
+        self.max_frames = max_frames
+        self._queue: deque[str] = deque()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+        self.reason = ""
+        self.last_seen = now
+
+    def send(self, frame: str) -> bool:
+        if self._closing:
+            return True
+        if len(self._queue) >= self.max_frames:
+            return False
+        self._queue.append(frame)
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+        return True
+
+    def close(self, reason: str) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        self.reason = reason
+        self._queue.clear()
+        self._queue.append("0::")
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._drain())
+
+    async def _drain(self) -> None:
+        ws = self.ws
+        try:
+            while self._queue and not ws.closed:
+                await ws.send_str(self._queue.popleft())
+            if self._closing and not ws.closed:
+                await ws.close()
+        except (ConnectionError, RuntimeError) as exc:
+            log.debug("socket write failed: %s", exc)
+            self._queue.clear()
+        finally:
+            self._writer = None
+
+    async def flush_and_close(self, reason: str, grace_s: float) -> None:
+        """Shutdown path: ``0::`` then close, waiting at most ``grace_s``."""
+        self.close(reason)
+        writer = self._writer
+        if writer is not None:
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(writer), grace_s)
+
+
+class EventHubEdge:
+    """The HTTP and WebSocket handlers around one :class:`Hub`."""
+
+    def __init__(self, hub: Hub, keys: tuple[str, ...]) -> None:
+        self.hub = hub
+        self._keys = tuple(k.encode() for k in keys if k)
+        self._pending: dict[str, _Pending] = {}
+        self._sockets: dict[str, tuple[_Socket, HubSession]] = {}
+        self.heartbeat_interval_s = HEARTBEAT_INTERVAL_S
+        self.heartbeat_timeout_s = float(HEARTBEAT_TIMEOUT_S)
+
+    # ---------------------------------------------------------------- handshake
+
+    def _key_ok(self, key: str) -> bool:
+        given = key.encode()
+        ok = False
+        for known in self._keys:  # no early exit: same time whichever key matches
+            ok |= hmac.compare_digest(given, known)
+        return ok
+
+    async def handshake(self, request: web.Request) -> web.Response:
+        """``GET|POST /socket.io/1/``: 200 ``sid:hb:close:websocket`` or 401."""
+        headers, query = request.headers, request.query
+        user = (
+            headers.get("ftrack-user")
+            or headers.get("ftrack-api-user")
+            or query.get("api_user")
+            or ""
+        )
+        key = headers.get("ftrack-api-key") or query.get("api_key") or ""
+        if not user or not key or not self._key_ok(key):
+            return web.Response(status=401, text="Unauthorized", content_type="text/plain")
+        now = self.hub.clock.monotonic()
+        self._expire_pending(now)
+        if len(self._pending) >= MAX_PENDING:
+            return web.Response(
+                status=503, text="Busy", content_type="text/plain", headers={"Retry-After": "1"}
+            )
+        resume = headers.get(RESUME_HEADER, query.get(RESUME_QUERY))
+        resume_sid: str | None = None
+        last_id: str | None = None
+        if resume:
+            resume_sid, _, last = resume.partition(":")
+            last_id = last or None
+        sid = secrets.token_hex(16)
+        self._pending[sid] = _Pending(
+            user, now + CLOSE_TIMEOUT_S, resume is not None, resume_sid or None, last_id
+        )
+        body = handshake_body(sid, HEARTBEAT_TIMEOUT_S, CLOSE_TIMEOUT_S)
+        return web.Response(text=body, content_type="text/plain")
+
+    def _expire_pending(self, now: float) -> None:
+        stale = [sid for sid, p in self._pending.items() if p.expires <= now]
+        for sid in stale:
+            del self._pending[sid]
+
+    # ---------------------------------------------------------------- websocket
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        """``GET /socket.io/1/websocket/<sid>``: the socket.io connection."""
+        sid = request.match_info["sid"]
+        pending = self._pending.pop(sid, None)
+        if pending is None or pending.expires <= self.hub.clock.monotonic():
+            return web.Response(status=403, text="Unknown or expired session")
+        limits = self.hub.limits
+        ws = web.WebSocketResponse(
+            autoping=True,
+            max_msg_size=limits.max_frame_bytes * _HARD_FRAME_FACTOR,
+            compress=False,
+        )
+        await ws.prepare(request)
+        sock = _Socket(ws, limits.max_outbox_frames, self.hub.clock.monotonic())
+        sock.send("1::")
+        session, missed = self._bind(sid, pending, sock)
+        for frame in missed:
+            sock.send(frame)
+        self._sockets[sid] = (sock, session)
+        proto = SocketIoProtocol(client=False)
+        try:
+            async for msg in ws:
+                sock.last_seen = self.hub.clock.monotonic()
+                if msg.type is WSMsgType.TEXT:
+                    self._on_text(sock, session, proto, msg.data)
+                elif msg.type is WSMsgType.BINARY:
+                    log.info("ignored a binary frame from %s", session.user)
+        finally:
+            if self._sockets.get(sid, (None,))[0] is sock:
+                del self._sockets[sid]
+            self.hub.detach(session, sock)
+        return ws
+
+    def _bind(self, sid: str, pending: _Pending, sock: _Socket) -> tuple[HubSession, list[str]]:
+        if pending.resume_sid:
+            prev = self._sockets.pop(pending.resume_sid, None)
+            resumed = self.hub.resume(
+                pending.resume_sid, sid, pending.user, sock, pending.last_event_id
+            )
+            if resumed is not None:
+                return resumed
+            if prev is not None:  # not ours to resume: put it back
+                self._sockets[pending.resume_sid] = prev
+        session = self.hub.open(sid, pending.user, sock, resumable=pending.resumable)
+        return session, []
+
+    def _on_text(
+        self, sock: _Socket, session: HubSession, proto: SocketIoProtocol, text: str
+    ) -> None:
+        if len(text) > self.hub.limits.max_frame_bytes:
+            self._refuse_large(sock, text)
+            return
+        try:
+            events = proto.receive_text(text)
+        except PacketError as exc:
+            log.info("bad packet from %s: %s", session.user, exc.message)
+            self._nack_if_possible(sock, text, exc.message)
+            return
+        for event in events:
+            if not isinstance(event, EventReceived):
+                continue  # heartbeat replies, connect/disconnect notices: nothing to do
+            if event.name != EVENT_NAME:
+                result_payload = {"success": False, "message": f"unknown event {event.name!r}"}
+            else:
+                result_payload = self.hub.handle(session, event.args).payload()
+            if event.ack_id is not None:
+                sock.send(encode_ack(event.ack_id, result_payload))
+
+    def _refuse_large(self, sock: _Socket, text: str) -> None:
+        limit = self.hub.limits.max_frame_bytes
+        self._nack_if_possible(sock, text[:64], f"frame larger than {limit} bytes")
+
+    @staticmethod
+    def _nack_if_possible(sock: _Socket, text: str, message: str) -> None:
+        """Answer a refused ``5:<n>+`` packet with a negative ack, if it had an id."""
+        parts = text.split(":", 3)
+        if len(parts) >= 2 and parts[0] == "5" and parts[1].endswith("+"):
+            raw = parts[1][:-1]
+            if raw.isascii() and raw.isdigit() and len(raw) <= 18:
+                sock.send(encode_ack(int(raw), {"success": False, "message": message}))
+
+    # ---------------------------------------------------------------- housekeeping
+
+    def tick(self) -> None:
+        """One heartbeat round: ping everyone, drop the silent, expire stale state."""
+        now = self.hub.clock.monotonic()
+        for sock, session in list(self._sockets.values()):
+            if now - sock.last_seen > self.heartbeat_timeout_s:
+                log.info("closing silent socket of %s", session.user)
+                sock.close("heartbeat timeout")
+            else:
+                sock.send("2::")
+        self._expire_pending(now)
+        self.hub.expire_parked()
+
+    async def run_heartbeats(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_interval_s)
+            try:
+                self.tick()
+            except Exception:
+                log.exception("event hub heartbeat round failed")
+
+    async def shutdown(self, grace_s: float = 3.0) -> None:
+        """Send ``0::`` to every socket and close them (graceful server stop)."""
+        socks = [sock for sock, _ in self._sockets.values()]
+        if socks:
+            await asyncio.gather(
+                *(sock.flush_and_close("server shutting down", grace_s) for sock in socks)
+            )
+
+
+#: The edge object, for tests and the lifecycle of this feature.
+EVENTHUB = web.AppKey("eventhub_edge", EventHubEdge)
+
+
+def setup_eventhub(app: web.Application, *, limits: HubLimits | None = None) -> Hub:
+    """Create the hub, set ``app[HUB]``, add the socket.io routes and the housekeeping.
+
+    Routes: ``GET|POST /socket.io/1/`` and ``GET /socket.io/1/websocket/{sid}``.
+    """
+    cfg = app[CONFIG]
+    hub = Hub(limits=limits or HubLimits(max_frame_bytes=cfg.max_ws_message_bytes))
+    edge = EventHubEdge(hub, (cfg.secret, *cfg.hub_keys))
+    app[HUB] = hub
+    app[EVENTHUB] = edge
+    app.router.add_get("/socket.io/1/", edge.handshake)
+    app.router.add_post("/socket.io/1/", edge.handshake)
+    app.router.add_get("/socket.io/1/websocket/{sid}", edge.websocket)
+
+    async def heartbeat_ctx(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(edge.run_heartbeats())
+        yield
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        hub.close_all()
+
+    async def on_shutdown(app: web.Application) -> None:
+        await edge.shutdown()
+
+    app.cleanup_ctx.append(heartbeat_ctx)
+    app.on_shutdown.append(on_shutdown)
+    return hub
