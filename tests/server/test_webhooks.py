@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.support.proc import MS, free_port
-from vidhub.client import WebhookSignatureError, verify_webhook
+from vidhub.client import Participant, WebhookSignatureError, verify_webhook
 from vidhub.clock import ManualClock
 from vidhub.config import Config, WebhookConfig
 from vidhub.core.events import ServerEvent
@@ -359,3 +359,44 @@ async def test_secrets_in_headers_and_url_are_not_logged(
     assert f"127.0.0.1:{port}/hook" in caplog.text
     for secret in ("pw-in-url", "qs-secret", "header-secret"):
         assert secret not in caplog.text
+
+
+async def test_participant_life_arrives_in_openvidu_order(receiver: Receiver) -> None:
+    url = await receiver.start()
+    async with vidhub(url) as c:
+        await create_session(c, "room")
+        r = await c.post("/openvidu/api/sessions/room/connection", json={"data": "srv"})
+        conn = await r.json()
+        bot = Participant(conn["token"], metadata="alice")
+        await bot.join()
+        r = await c.post(
+            "/openvidu/api/signal",
+            json={"session": "room", "type": "chat", "data": "hi", "to": [conn["id"]]},
+        )
+        assert r.status == 200
+        await bot.leave()
+        got = [(await receiver.next()).json for _ in range(5)]
+    assert [e["event"] for e in got] == [
+        "sessionCreated",
+        "participantJoined",
+        "signalSent",
+        "participantLeft",
+        "sessionDestroyed",
+    ]
+    joined, signal, left, destroyed = got[1:]
+    assert joined["connectionId"] == joined["participantId"] == conn["id"]
+    assert joined["clientData"] == "alice"
+    assert joined["serverData"] == "srv"
+    assert {"sessionId", "uniqueSessionId", "timestamp", "location", "ip", "platform"} <= set(
+        joined
+    )
+    assert (signal["from"], signal["to"], signal["type"], signal["data"]) == (
+        None,
+        [conn["id"]],
+        "chat",
+        "hi",
+    )
+    assert left["connectionId"] == conn["id"]
+    assert left["reason"] == "disconnect"
+    assert {"startTime", "duration"} <= set(left)
+    assert destroyed["reason"] == "lastParticipantLeft"
