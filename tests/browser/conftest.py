@@ -1,0 +1,78 @@
+"""Browser-test fixtures: a real ``vidhub serve``, the test page, and Chromium.
+
+In CI (``CI=true``) a missing browser or npm peer is a failure, never a skip.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from tests.browser.chromium import BUNDLE, Chromium, missing_browser_deps
+from tests.support.proc import ServerProcess
+
+PAGE = Path(__file__).resolve().parent / "page"
+
+
+def _require_browser() -> None:
+    why = missing_browser_deps()
+    if why is None:
+        return
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"browser tests cannot run in CI: {why}")
+    pytest.skip(f"browser tests skipped: {why}")
+
+
+@pytest.fixture
+def vidhub(tmp_path: Path) -> Iterator[ServerProcess]:
+    """``vidhub serve`` on 127.0.0.1 (media bound to 127.0.0.1 too)."""
+    _require_browser()
+    srv = ServerProcess(
+        tmp_path / "data", extra_env={"VIDHUB_ICE_HOST_ADDRESSES": "127.0.0.1"}
+    ).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        if os.environ.get("VIDHUB_TEST_SHOW_LOGS"):
+            print(srv.log())
+
+
+@pytest.fixture
+async def page_url() -> AsyncIterator[str]:
+    """The test page and the openvidu-browser bundle (from node_modules), on loopback."""
+    _require_browser()
+
+    async def bundle(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(BUNDLE)
+
+    async def index(request: web.Request) -> web.FileResponse:
+        return web.FileResponse(PAGE / "index.html")
+
+    app = web.Application()
+    app.router.add_get("/openvidu-browser.js", bundle)
+    app.router.add_get("/", index)
+    app.router.add_static("/", PAGE)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("/"))
+    finally:
+        await server.close()
+
+
+@pytest.fixture
+async def chromium(tmp_path: Path) -> AsyncIterator[Chromium]:
+    _require_browser()
+    driver = await Chromium(tmp_path / "chromium.log").start()
+    try:
+        yield driver
+    finally:
+        await driver.stop()
+        if os.environ.get("VIDHUB_TEST_SHOW_LOGS"):
+            print(driver.log())
