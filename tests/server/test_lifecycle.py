@@ -13,9 +13,11 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.support.proc import MS
+from vidhub.client import Websocket
 from vidhub.clock import ManualClock
 from vidhub.config import Config
 from vidhub.core.events import EVENT_NAMES, EventBus, ServerEvent
+from vidhub.protocol import jsoncodec
 from vidhub.server.app import make_app
 from vidhub.server.keys import EVENTS, HUB
 from vidhub.server.lifecycle import TOPICS, setup_lifecycle, topic_for
@@ -138,3 +140,61 @@ async def test_a_failing_hub_does_not_fail_the_request(caplog: pytest.LogCapture
             r = await c.get("/openvidu/api/sessions/x")
             assert r.status == 200
     assert "hub is down" in caplog.text
+
+
+# -- with the real hub, over the wire ------------------------------------------------------------
+
+
+async def _next_frame(ws: Websocket) -> str:
+    """The next socket.io frame that is not a heartbeat."""
+    while True:
+        frame = await asyncio.wait_for(ws.get(), T)
+        if frame not in ("2::", "2"):
+            assert isinstance(frame, str)
+            return frame
+
+
+async def test_real_hub_delivers_one_sessions_events_to_an_expression_subscriber(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    """``topic=vidhub.* and data.sessionId=abc`` over socket.io 0.9, with our Websocket."""
+    r = await client.get(
+        "/socket.io/1/", headers={"ftrack-user": "tester", "ftrack-api-key": SECRET}
+    )
+    assert r.status == 200
+    sid = (await r.text()).split(":")[0]
+    ws = Websocket(str(client.make_url(f"/socket.io/1/websocket/{sid}")), json=False)
+    try:
+        assert await _next_frame(ws) == "1::"
+        subscribe = {
+            "topic": "ftrack.meta.subscribe",
+            "data": {
+                "subscriber": {"id": "watcher"},
+                "subscription": "topic=vidhub.* and data.sessionId=abc",
+            },
+        }
+        ws.put_nowait("5:1+::" + jsoncodec.dumps({"name": "ftrack.event", "args": [subscribe]}))
+        assert await _next_frame(ws) == '6:::1+[{"success":true}]'
+
+        for sid_ in ("other", "abc"):
+            r = await client.post("/openvidu/api/sessions", json={"customSessionId": sid_})
+            assert r.status == 200
+        assert (await client.delete("/openvidu/api/sessions/other")).status == 204
+        assert (await client.delete("/openvidu/api/sessions/abc")).status == 204
+
+        got = []
+        for _ in range(2):
+            frame = await _next_frame(ws)
+            assert frame.startswith("5:::")
+            packet = jsoncodec.loads(frame[4:])
+            assert packet["name"] == "ftrack.event"
+            got.append(packet["args"][0])
+    finally:
+        await ws.close()
+    # the hub keeps each publisher's order, so events of "other" would have come first
+    assert [(e["topic"], e["data"]["event"]) for e in got] == [
+        ("vidhub.session.created", "sessionCreated"),
+        ("vidhub.session.destroyed", "sessionDestroyed"),
+    ]
+    assert all(e["data"]["sessionId"] == "abc" for e in got)
+    assert got[0]["data"]["uniqueSessionId"].startswith("abc_")

@@ -30,10 +30,10 @@ import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 from aiohttp import web
-from yarl import URL
 
 from vidhub.core.events import ServerEvent
 from vidhub.protocol import jsoncodec
@@ -61,10 +61,10 @@ class WebhookStats:
 def _loggable(url: str) -> str:
     """The URL without user info or query, which may hold credentials."""
     try:
-        u = URL(url)
-        return str(u.with_user(None).with_query(None).with_fragment(None))
-    except (ValueError, TypeError):
+        parts = urlsplit(url)
+    except ValueError:
         return "<invalid url>"
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 class _Endpoint:
