@@ -80,6 +80,8 @@ class _Endpoint:
         self.idle.set()
         self.stats = WebhookStats()
         self.task: asyncio.Task[None] | None = None
+        #: the event being delivered (or waiting for its retry), if any
+        self.in_flight = False
 
     def push(self, body: bytes) -> None:
         if len(self.queue) >= self.queue_size:
@@ -183,12 +185,9 @@ class WebhookSender:
                 with contextlib.suppress(asyncio.CancelledError):
                     await ep.task
                 ep.task = None
-            if ep.queue:
-                log.warning(
-                    "shutting down with %d webhook events undelivered to %s",
-                    len(ep.queue),
-                    ep.name,
-                )
+            lost = len(ep.queue) + int(ep.in_flight)
+            if lost:
+                log.warning("shutting down with %d webhook events undelivered to %s", lost, ep.name)
         if self._session is not None:
             await self._session.close()
             self._session = None
@@ -203,6 +202,7 @@ class WebhookSender:
                 await ep.wake.wait()
                 continue
             body = ep.queue.popleft()
+            ep.in_flight = True
             try:
                 await self._deliver(ep, body)
             except asyncio.CancelledError:
@@ -211,6 +211,7 @@ class WebhookSender:
                 # a bug here must not stop later events (STYLE #7)
                 ep.stats.failed += 1
                 log.exception("webhook delivery to %s failed unexpectedly", ep.name)
+            ep.in_flight = False
 
     def _request_headers(self, body: bytes) -> dict[str, str]:
         headers = {} if self._has_content_type else {"Content-Type": "application/json"}
