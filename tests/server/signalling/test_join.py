@@ -95,3 +95,10 @@ async def test_echo_and_video_data_and_filters(sig: Harness) -> None:
     await p.call("videoData", vd)
     err = await p.error("applyFilter", {"streamId": "s", "type": "GStreamerFilter"})
     assert err["code"] == 406
+
+
+async def test_socket_that_stops_pinging_is_closed(sig: Harness) -> None:
+    p = await sig.peer()
+    await p.raw("ping", {"interval": 50})
+    await asyncio.wait_for(p.closed.wait(), WAIT)
+    assert p.ws.close_code == 1001

@@ -169,3 +169,26 @@ async def test_stream_property_changed_is_stored_and_relayed(sig: Harness) -> No
     )
     n = await b.next("streamPropertyChanged")
     assert n["newValue"] == '"{\\"width\\":320,\\"height\\":240}"'
+
+
+async def test_media_endpoint_failure_is_reported_to_its_owner(sig: Harness) -> None:
+    a, _ = await sig.joined()
+    stream_id = (await _publish(a))["id"]
+    callback = sig.routers[0].on_endpoint_failed
+    assert callback is not None
+    callback(stream_id)
+    assert "failed" in (await a.next("mediaError"))["error"]
+
+
+async def test_router_rejections_are_media_sdp_errors(sig: Harness) -> None:
+    from vidhub.errors import BadRequest
+
+    a, _ = await sig.joined()
+
+    async def reject(producer_id: str, offer_sdp: str) -> str:
+        raise BadRequest("SDP offer has no audio or video")
+
+    sig.routers[0].publish = reject  # type: ignore[method-assign]
+    err = await a.error("publishVideo", PUB)
+    assert err["code"] == 302
+    assert "no audio or video" in err["message"]

@@ -75,6 +75,15 @@ class Room:
                 return p
         return None
 
+    def owner_of(self, endpoint_id: str) -> LiveParticipant | None:
+        """The participant whose producer or consumer has router id ``endpoint_id``."""
+        for p in self.participants.values():
+            if p.stream is not None and p.stream.id == endpoint_id:
+                return p
+            if endpoint_id.startswith(p.connection_id + "_"):
+                return p
+        return None
+
     def endpoint_of(self, part: LiveParticipant, endpoint_name: str) -> str | None:
         """Router endpoint id for a candidate's ``endpointName``, or ``None`` (not yet)."""
         if endpoint_name == part.connection_id:

@@ -13,6 +13,7 @@ REST or session close). Each is safe to run twice or after the others.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -20,7 +21,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from vidhub import ids
 from vidhub.core.models import MediaOptions, Publisher
-from vidhub.errors import SessionNotFound, TokenInvalid, VidhubError
+from vidhub.errors import SessionNotFound, TokenInvalid
 from vidhub.manager import SessionManager
 from vidhub.protocol import openvidu_rpc as rpc
 from vidhub.protocol.openvidu_rest import SignalRequest, render_ice_server
@@ -54,6 +55,7 @@ class Rooms:
         self.manager = manager
         self.router_factory = router_factory
         self._rooms: dict[str, Room] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     def room(self, session_id: str) -> Room | None:
         return self._rooms.get(session_id)
@@ -96,7 +98,7 @@ class Rooms:
             ) from None
         room = self._rooms.get(p.session)
         if room is None or room.closed:
-            room = self._rooms[p.session] = Room(p.session, self.router_factory(p.session))
+            room = self._rooms[p.session] = self._new_room(p.session)
         part = LiveParticipant(
             connection_id=conn.id,
             session_id=p.session,
@@ -119,8 +121,26 @@ class Rooms:
                 render_ice_server(s) for s in conn.properties.custom_ice_servers
             ),
             record=conn.properties.record,
+            coturn_ip=urlsplit(conn.token).hostname or "127.0.0.1",
         )
         return part, result
+
+    def _new_room(self, session_id: str) -> Room:
+        room = Room(session_id, self.router_factory(session_id))
+
+        def failed(endpoint_id: str) -> None:
+            owner = room.owner_of(endpoint_id)
+            if owner is None:
+                return
+            log.warning("media endpoint %s of %s failed", endpoint_id, owner.connection_id)
+            task = asyncio.get_running_loop().create_task(
+                owner.notify("mediaError", rpc.media_error(f"Media endpoint {endpoint_id} failed"))
+            )
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+        room.router.on_endpoint_failed = failed
+        return room
 
     # -- publishing --------------------------------------------------------------------
     async def publish(
@@ -306,9 +326,10 @@ class Rooms:
                 )
 
     async def _negotiate(self, call: Awaitable[str]) -> str:
+        """Run an SDP negotiation; any failure is error 302 (MEDIA_SDP) to the caller."""
         try:
             return await call
-        except VidhubError:
+        except rpc.RpcError:
             raise
         except Exception as exc:
             log.warning("SDP negotiation failed: %s", exc)
