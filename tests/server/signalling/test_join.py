@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.server.signalling.conftest import WAIT, Harness
+from vidhub.protocol import jsoncodec
 
 
 async def test_join_result_has_every_field_the_browser_reads(sig: Harness) -> None:
@@ -102,3 +103,18 @@ async def test_socket_that_stops_pinging_is_closed(sig: Harness) -> None:
     await p.raw("ping", {"interval": 50})
     await asyncio.wait_for(p.closed.wait(), WAIT)
     assert p.ws.close_code == 1001
+
+
+async def test_a_request_flood_gets_every_request_answered_or_refused(sig: Harness) -> None:
+    from vidhub.server.signalling.endpoint import MAX_QUEUED_REQUESTS
+
+    p, _ = await sig.joined()
+    frames = [
+        jsoncodec.dumps({"jsonrpc": "2.0", "method": "echo", "id": 1000 + i})
+        for i in range(MAX_QUEUED_REQUESTS * 2)
+    ]
+    for f in frames:
+        await p.ws.send_str(f)
+    answers = [await asyncio.wait_for(p.orphans.get(), WAIT) for _ in frames]
+    assert all("result" in a or a["error"]["code"] == 999 for a in answers)
+    assert (await p.raw("ping"))["result"]["value"] == "pong"

@@ -31,6 +31,8 @@ __all__ = ["Signalling", "SocketHandler", "openvidu_socket"]
 log = logging.getLogger(__name__)
 
 NO_PING_REASON = "Close for not receive ping from client"
+#: Requests waiting on one socket before further ones are refused (a flood guard).
+MAX_QUEUED_REQUESTS = 256
 
 
 @dataclass(eq=False)
@@ -108,6 +110,10 @@ class SocketHandler:
             await self._ping(msg)
         elif msg.method == "connect":
             await self._connect(msg)
+        elif self._queue.qsize() >= MAX_QUEUED_REQUESTS:
+            await self.ctx.session.respond_error(
+                msg.id, rpc.Code.GENERIC, "Too many requests in progress on this socket"
+            )
         else:
             self._queue.put_nowait(msg)
 

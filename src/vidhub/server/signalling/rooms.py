@@ -38,6 +38,9 @@ AfterReply = Callable[[], Awaitable[None]]
 
 #: How long after a leave or eviction the server closes the socket itself (CE: 10 s).
 SOCKET_CLOSE_DELAY_S = 10.0
+#: Trickled candidates kept per participant before their endpoint exists.
+MAX_ICE_ENDPOINTS = 32
+MAX_ICE_PER_ENDPOINT = 64
 
 
 def token_id_of(token: str) -> str:
@@ -307,7 +310,15 @@ class Rooms:
         room = self._room_of(part)
         endpoint = room.endpoint_of(part, p.endpoint_name)
         if endpoint is None:
-            part.pending_ice.setdefault(p.endpoint_name, []).append(p)
+            # bounded: a client cannot grow server memory with made-up endpoint names
+            if (
+                p.endpoint_name not in part.pending_ice
+                and len(part.pending_ice) >= MAX_ICE_ENDPOINTS
+            ):
+                return
+            pending = part.pending_ice.setdefault(p.endpoint_name, [])
+            if len(pending) < MAX_ICE_PER_ENDPOINT:
+                pending.append(p)
             return
         await _quietly(
             room.router.add_ice_candidate(endpoint, p.candidate, p.sdp_mid, p.sdp_mline_index),
