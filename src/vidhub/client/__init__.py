@@ -1,5 +1,7 @@
 """The vidhub Python SDK: OpenVidu, EventHub, Websocket, Participant. Speaks only the wire."""
 
+from vidhub.client.eventhub import EventHub as EventHub
+from vidhub.client.eventhub_types import Event as Event
 from vidhub.client.participant import Participant as Participant
 from vidhub.client.participant import ParticipantError as ParticipantError
 from vidhub.client.participant import ParticipantEvent as ParticipantEvent

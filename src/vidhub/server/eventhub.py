@@ -18,8 +18,9 @@ Theory of operation.
   client reconnects instead of going deaf (§3.4).
 
 Resumption (a vidhub extension, off unless asked): a handshake with the header
-``vidhub-resume`` (or query ``vidhub_resume``) opts in. Its value is empty for a new session,
-or ``<previous sid>:<last event id>`` to resume one; the missed events then follow ``1::``.
+``vidhub-resume`` (or query ``vidhub_resume``) opts in. Its value is
+``<previous sid>:<last event id>`` to resume a session (the missed events then follow
+``1::``); any value that names no resumable session of that user (``new``, empty) starts one.
 """
 
 from __future__ import annotations

@@ -1,0 +1,240 @@
+"""The real, unmodified ``ftrack_api.event.hub.EventHub`` against a running ``vidhub serve``.
+
+These are the conformance tests of the event hub (eventhub.md §0): what the ftrack client
+relies on is what vidhub must do. Waiting is on conditions, by pumping ``hub.wait`` in short
+slices until the condition holds or a deadline passes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ftrack_hub = pytest.importorskip("ftrack_api.event.hub")
+ftrack_base = pytest.importorskip("ftrack_api.event.base")
+ftrack_exc = pytest.importorskip("ftrack_api.exception")
+
+from tests.support.proc import MS, ServerProcess  # noqa: E402
+
+pytestmark = pytest.mark.peers
+
+Event = ftrack_base.Event
+DEADLINE = 5000 * MS
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = ServerProcess(tmp_path_factory.mktemp("ftrack") / "data").start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def make_hub(server: ServerProcess, user: str = "alice", key: str | None = None) -> Any:
+    hub = ftrack_hub.EventHub(server.url, user, key or server.secret)
+    hub._auto_reconnect_delay = 0.2  # the default 10 s would only slow the restart test
+    return hub
+
+
+def pump(hubs: list[Any], cond: Callable[[], bool], timeout: float = DEADLINE) -> bool:
+    """Let each hub handle events until ``cond()`` holds; False at the deadline."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        for hub in hubs:
+            hub.wait(0.02)
+    return cond()
+
+
+def acked(hub: Any) -> Callable[[], bool]:
+    """Every packet this hub sent has been acked: the server has processed them in order."""
+    return lambda: not hub._packet_callbacks
+
+
+@pytest.fixture
+def hubs(shared_server: ServerProcess) -> Iterator[list[Any]]:
+    made: list[Any] = []
+    yield made
+    for hub in made:
+        if hub.connected:
+            hub.disconnect()
+
+
+def connected_hub(server: ServerProcess, made: list[Any], user: str = "alice") -> Any:
+    hub = make_hub(server, user)
+    hub.connect()
+    made.append(hub)
+    return hub
+
+
+def test_subscribe_publish_self_delivery(shared_server: ServerProcess, hubs: list[Any]) -> None:
+    hub = connected_hub(shared_server, hubs)
+    got: list[Any] = []
+    hub.subscribe("topic=test.self and data.name=hot*", got.append)
+    hub.publish(Event(topic="test.self", data={"name": "shot010", "é": "vé"}))
+    hub.publish(Event(topic="test.self", data={"name": "cold"}))
+    hub.publish(Event(topic="test.other", data={"name": "hot"}))
+    assert pump([hub], lambda: len(got) >= 1 and not hub._packet_callbacks)
+    assert pump([hub], lambda: False, 200 * MS) is False  # nothing more arrives
+    assert [e["data"] for e in got] == [{"name": "shot010", "é": "vé"}]
+
+
+def test_each_connection_receives_once_and_priorities_are_local(
+    shared_server: ServerProcess, hubs: list[Any]
+) -> None:
+    a = connected_hub(shared_server, hubs)
+    b = connected_hub(shared_server, hubs, "bob")
+    order: list[str] = []
+    a.subscribe("topic=test.prio", lambda e: order.append("a70"), priority=70)
+    a.subscribe("topic=test.*", lambda e: order.append("a50"), priority=50)
+    a.subscribe("topic=test.prio", lambda e: order.append("a60"), priority=60)
+    seen_b: list[Any] = []
+    b.subscribe("topic=test.prio", seen_b.append)
+    b.subscribe("data.x=1", seen_b.append)
+    assert pump([a, b], lambda: not a._packet_callbacks and not b._packet_callbacks)
+    b.publish(Event(topic="test.prio", data={"x": "1"}))
+    assert pump([a, b], lambda: len(order) == 3 and len(seen_b) == 2)
+    # one delivery per connection: a's three callbacks once each, in priority order
+    assert order == ["a50", "a60", "a70"]
+    # b has two matching subscribers: the hub fans the single delivery out locally
+    assert seen_b[0]["id"] == seen_b[1]["id"]
+
+
+def test_stop_ends_local_dispatch(shared_server: ServerProcess, hubs: list[Any]) -> None:
+    hub = connected_hub(shared_server, hubs)
+    calls: list[str] = []
+
+    def first(event: Any) -> None:
+        calls.append("first")
+        event.stop()
+
+    hub.subscribe("topic=test.stop", first, priority=10)
+    hub.subscribe("topic=test.stop", lambda e: calls.append("second"), priority=20)
+    hub.publish(Event(topic="test.stop"))
+    assert pump([hub], lambda: calls == ["first"] and not hub._packet_callbacks)
+
+
+def test_synchronous_publish_never_reaches_the_server(
+    shared_server: ServerProcess, hubs: list[Any]
+) -> None:
+    a = connected_hub(shared_server, hubs)
+    b = connected_hub(shared_server, hubs, "bob")
+    remote: list[Any] = []
+    b.subscribe("topic=test.sync", remote.append)
+    for letter, prio in (("C", 70), ("A", 50), ("B", 60)):
+        a.subscribe("topic=test.sync", lambda e, v=letter: v, priority=prio)
+    assert pump([a, b], lambda: not a._packet_callbacks and not b._packet_callbacks)
+    assert a.publish(Event(topic="test.sync"), synchronous=True) == ["A", "B", "C"]
+    assert pump([a, b], lambda: bool(remote), 300 * MS) is False
+
+
+def test_replies_route_only_to_the_publisher(shared_server: ServerProcess, hubs: list[Any]) -> None:
+    asker = connected_hub(shared_server, hubs)
+    answerer = connected_hub(shared_server, hubs, "bob")
+    bystander = connected_hub(shared_server, hubs, "carol")
+    answerer.subscribe("topic=test.question", lambda e: {"answer": 42})
+    overheard: list[Any] = []
+    bystander.subscribe("topic=ftrack.meta.reply", overheard.append)
+    all_hubs = [asker, answerer, bystander]
+    assert pump(all_hubs, lambda: all(not h._packet_callbacks for h in all_hubs))
+    replies: list[Any] = []
+    question = Event(topic="test.question")
+    asker.publish(question, on_reply=replies.append)
+    assert pump(all_hubs, lambda: bool(replies))
+    assert replies[0]["data"] == {"answer": 42}
+    assert replies[0]["in_reply_to_event"] == question["id"]
+    assert pump(all_hubs, lambda: bool(overheard), 300 * MS) is False
+
+
+def test_targets_match_subscriber_metadata(shared_server: ServerProcess, hubs: list[Any]) -> None:
+    a = connected_hub(shared_server, hubs)
+    b = connected_hub(shared_server, hubs, "bob")
+    got_a: list[Any] = []
+    got_b: list[Any] = []
+    a.subscribe("topic=test.target", got_a.append, subscriber={"applicationId": "app.a"})
+    b.subscribe("topic=test.target", got_b.append, subscriber={"applicationId": "app.b"})
+    assert pump([a, b], lambda: not a._packet_callbacks and not b._packet_callbacks)
+    a.publish(Event(topic="test.target", target="applicationId=app.b", data={"n": "1"}))
+    assert pump([a, b], lambda: bool(got_b))
+    assert pump([a, b], lambda: bool(got_a), 300 * MS) is False
+
+
+def test_unsubscribe_stops_delivery(shared_server: ServerProcess, hubs: list[Any]) -> None:
+    a = connected_hub(shared_server, hubs)
+    b = connected_hub(shared_server, hubs, "bob")
+    got: list[Any] = []
+    sid = b.subscribe("topic=test.unsub", got.append)
+    assert pump([b], acked(b))
+    a.publish(Event(topic="test.unsub", data={"n": "1"}))
+    assert pump([a, b], lambda: len(got) == 1)
+    b.unsubscribe(sid)
+    assert pump([b], acked(b))
+    a.publish(Event(topic="test.unsub", data={"n": "2"}))
+    assert pump([a], acked(a))
+    assert pump([b], lambda: len(got) > 1, 300 * MS) is False
+
+
+def test_subscriptions_made_before_connect_are_sent_once_connected(
+    shared_server: ServerProcess, hubs: list[Any]
+) -> None:
+    """The Session pattern: init_connection, subscribe, publish, then connect (§3.2)."""
+    hub = make_hub(shared_server)
+    hub.init_connection()
+    got: list[Any] = []
+    hub.subscribe("topic=test.early", got.append)  # queued AND re-sent on connect: a duplicate
+    assert hub.publish(Event(topic="test.early")) is True  # queued
+    hub.connect()
+    hubs.append(hub)
+    assert pump([hub], lambda: len(got) == 1 and not hub._packet_callbacks)
+    assert pump([hub], lambda: len(got) > 1, 300 * MS) is False
+
+
+def test_bad_credentials_fail_to_connect(shared_server: ServerProcess) -> None:
+    hub = ftrack_hub.EventHub(shared_server.url, "mallory", "wrong")
+    with pytest.raises(ftrack_exc.EventHubConnectionError):
+        hub.connect()
+
+
+def test_disconnect_then_publish_raises(shared_server: ServerProcess) -> None:
+    hub = make_hub(shared_server)
+    hub.connect()
+    hub.disconnect()
+    assert not hub.connected
+    with pytest.raises(ftrack_exc.EventHubConnectionError):
+        hub.publish(Event(topic="test.after"))
+
+
+def test_automatic_reconnect_after_server_restart(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        listener = make_hub(server)
+        listener.connect()
+        publisher = make_hub(server, "bob")
+        publisher.connect()
+        got: list[Any] = []
+        listener.subscribe("topic=test.restart", got.append)
+        assert pump([listener], acked(listener))
+        server.restart()  # same port; the server sends 0:: on its way down
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and not (listener.connected and publisher.connected):
+            listener.wait(0.05)
+        assert listener.connected and publisher.connected
+        # the listener resubscribed with the same subscriber id on its new connection
+        assert pump([listener], acked(listener))
+
+        def delivered() -> bool:
+            if not got:
+                publisher.publish(Event(topic="test.restart"))
+            return bool(got)
+
+        assert pump([listener, publisher], delivered)
+        listener.disconnect()
+        publisher.disconnect()
+    finally:
+        server.stop()
