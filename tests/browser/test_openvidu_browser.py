@@ -168,3 +168,32 @@ async def test_browser_and_python_participant_see_each_others_media(
         await bot.leave()
     ev = await chromium.eval("a", f"vh.waitEvent('connectionDestroyed', {{}}, {WAIT_MS})")
     assert ev["reason"] == "disconnect"
+
+
+async def test_moderator_browser_force_unpublishes_and_disconnects_a_publisher(
+    vidhub: ServerProcess, api: Api, page_url: str, chromium: Chromium
+) -> None:
+    m_tok, p_tok = await api.token("B3", role="MODERATOR"), await api.token("B3")
+    m, p = await asyncio.gather(
+        _join(chromium, "m", page_url, m_tok), _join(chromium, "p", page_url, p_tok)
+    )
+    await chromium.eval("p", "vh.publish()")
+    await chromium.eval("m", f"vh.waitPlaying({js(p)}, {WAIT_MS})", WAIT_S + 5)
+    # a PUBLISHER may not moderate: openvidu-browser reports the server's 401 as denied
+    denied = await chromium.eval("p", f"vh.errorName(() => vh.forceDisconnect({js(m)}))")
+    assert denied == "OPENVIDU_PERMISSION_DENIED"
+
+    await chromium.eval("m", f"vh.forceUnpublish({js(p)})")
+    ev = await chromium.eval("p", f"vh.waitEvent('publisherStreamDestroyed', {{}}, {WAIT_MS})")
+    assert ev["reason"] == "forceUnpublishByUser"
+    assert (await api.connection("B3", p))["publishers"] == []
+
+    await chromium.eval("m", f"vh.forceDisconnect({js(p)})")
+    ev = await chromium.eval("p", f"vh.waitEvent('sessionDisconnected', {{}}, {WAIT_MS})")
+    assert ev["reason"] == "forceDisconnectByUser"
+    ev = await chromium.eval(
+        "m", f"vh.waitEvent('connectionDestroyed', {{connectionId: {js(p)}}}, {WAIT_MS})"
+    )
+    assert ev["reason"] == "forceDisconnectByUser"
+    _status, body = await api.session("B3")
+    assert [c["id"] for c in body["connections"]["content"]] == [m]

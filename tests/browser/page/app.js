@@ -102,10 +102,33 @@ window.vh = (() => {
     return true;
   }
 
+  async function forceUnpublish(cid) {
+    await session.forceUnpublish(session.remoteConnections.get(cid).stream);
+    return true;
+  }
+
+  async function forceDisconnect(cid) {
+    await session.forceDisconnect(session.remoteConnections.get(cid));
+    return true;
+  }
+
+  // The error name openvidu-browser rejects `fn` with, or null when it succeeds.
+  async function errorName(fn) {
+    try {
+      await fn();
+      return null;
+    } catch (e) {
+      return e && e.name ? e.name : String(e);
+    }
+  }
+
   async function leave() {
     session.disconnect();
     return true;
   }
 
-  return { events, join, publish, unpublish, waitPlaying, waitEvent, find, signal, dropSocket, leave };
+  return {
+    events, join, publish, unpublish, waitPlaying, waitEvent, find, signal, dropSocket,
+    forceUnpublish, forceDisconnect, errorName, leave,
+  };
 })();
