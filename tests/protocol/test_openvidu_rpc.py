@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from vidhub.protocol import jsoncodec
 from vidhub.protocol import openvidu_rpc as rpc
@@ -104,3 +109,82 @@ def test_stream_property_changed_new_value_is_json_text() -> None:
 def test_send_message_notification_omits_from_for_server_signals() -> None:
     assert rpc.send_message("d", "t", None) == {"data": "d", "type": "t"}
     assert rpc.send_message("d", "t", "con_A")["from"] == "con_A"
+
+
+_values = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False)
+    | st.just(float("inf"))
+    | st.text(max_size=8)
+    | st.lists(st.text(max_size=3), max_size=2)
+    | st.dictionaries(st.text(max_size=3), st.text(max_size=3), max_size=2)
+)
+_KEYS = [
+    "token",
+    "session",
+    "platform",
+    "metadata",
+    "secret",
+    "recorder",
+    "stt",
+    "sdkVersion",
+    "sdpOffer",
+    "sdpAnswer",
+    "hasAudio",
+    "hasVideo",
+    "doLoopback",
+    "audioActive",
+    "videoActive",
+    "typeOfVideo",
+    "frameRate",
+    "videoDimensions",
+    "filter",
+    "sender",
+    "endpointName",
+    "candidate",
+    "sdpMid",
+    "sdpMLineIndex",
+    "streamId",
+    "property",
+    "newValue",
+    "reason",
+    "message",
+    "connectionId",
+    "width",
+    "height",
+    "stream",
+    "sdpString",
+    "sessionId",
+    "reconnect",
+]
+_PARSERS = [
+    rpc.JoinRoomParams.parse,
+    rpc.PublishVideoParams.parse,
+    rpc.ReceiveVideoFromParams.parse,
+    rpc.UnsubscribeParams.parse,
+    rpc.IceCandidateParams.parse,
+    rpc.StreamPropertyChangedParams.parse,
+    rpc.SendMessageParams.parse,
+    rpc.ForceDisconnectParams.parse,
+    rpc.ForceUnpublishParams.parse,
+    rpc.ConnectParams.parse,
+    rpc.VideoDataParams.parse,
+    rpc.ReconnectStreamParams.parse,
+]
+
+
+@given(st.dictionaries(st.sampled_from(_KEYS), _values, max_size=12))
+def test_fuzz_params_parsers_raise_only_rpc_errors(params: dict[str, Any]) -> None:
+    for parse in _PARSERS:
+        try:
+            parse(params)
+        except rpc.RpcError as exc:
+            assert isinstance(exc.rpc_code, int)
+
+
+@given(st.text(max_size=40))
+def test_fuzz_signal_messages_raise_only_rpc_errors(text: str) -> None:
+    with contextlib.suppress(rpc.RpcError):
+        rpc.SendMessageParams(text).signal()

@@ -16,6 +16,7 @@ Wire details the browser depends on (kept here, and tested):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,6 +142,8 @@ def _int(p: dict[str, Any], key: str, method: str, *, required: bool = True) -> 
         return None
     if isinstance(v, bool) or not isinstance(v, int | float):
         raise _bad_type(key, method, "number")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise _bad_type(key, method, "finite number")
     return int(v)
 
 

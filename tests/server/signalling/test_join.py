@@ -118,3 +118,11 @@ async def test_a_request_flood_gets_every_request_answered_or_refused(sig: Harne
     answers = [await asyncio.wait_for(p.orphans.get(), WAIT) for _ in frames]
     assert all("result" in a or a["error"]["code"] == 999 for a in answers)
     assert (await p.raw("ping"))["result"]["value"] == "pong"
+
+
+def test_token_id_is_taken_from_the_token_url_or_used_as_is() -> None:
+    from vidhub.server.signalling.rooms import token_id_of
+
+    assert token_id_of("ws://h:1?sessionId=S&token=tok_AbC") == "tok_AbC"
+    assert token_id_of("tok_XyZ") == "tok_XyZ"
+    assert token_id_of("garbage") == "garbage"
