@@ -99,6 +99,7 @@ class Rooms:
             raise TokenInvalid(
                 f"Unable to join session {p.session}. Token {p.token} is not valid"
             ) from None
+        _check_sdk_version(p.sdk_version)
         room = self._rooms.get(p.session)
         if room is None or room.closed:
             room = self._rooms[p.session] = self._new_room(p.session)
@@ -501,6 +502,22 @@ class Rooms:
             return False
         await self.unpublish(owner, reason, tell_owner=True)
         return True
+
+
+def _check_sdk_version(sdk: str | None) -> None:
+    """Log (never refuse) an openvidu-browser whose version does not match (§3.9)."""
+    if not sdk:
+        return
+    try:
+        major, minor = (int(x) for x in sdk.split(".")[:2])
+    except ValueError:
+        log.warning("client sdkVersion %r is not a version", sdk[:32])
+        return
+    s_major, s_minor = (int(x) for x in rpc.SERVER_VERSION.split(".")[:2])
+    if major != s_major or s_minor - minor not in (0, 1):
+        log.error("client %r and server %s versions are incompatible", sdk[:32], rpc.SERVER_VERSION)
+    elif s_minor - minor == 1:
+        log.warning("client %r is one minor version behind server %s", sdk[:32], rpc.SERVER_VERSION)
 
 
 async def _quietly(call: Awaitable[None], what: str) -> None:
