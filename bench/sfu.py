@@ -1,0 +1,689 @@
+"""SFU benchmark: server CPU per forwarded RTP packet, loss, join latency, OpenVidu parity room.
+
+Run:  .venv/bin/python bench/sfu.py            (about 2 minutes; stops by itself)
+      .venv/bin/python bench/sfu.py --quick    (smaller, ~40 s)
+
+Layout (all on loopback):
+
+* one **server process** (``--server``) hosts ``vidhub.sfu.router.Router`` objects behind a
+  tiny JSON-lines control socket; its own ``getrusage`` is the server CPU measured;
+* two **agent processes** (``--agent``) run aiortc bots. Publishers replay VP8 + Opus
+  packets captured once at start (aiortc's pre-encoded ``pack()`` path: no live encoding),
+  jumping to the next captured keyframe when the server sends a PLI. Subscribers count RTP
+  headers straight off the wire (SRTP leaves them in clear) and never decrypt or decode
+  media, so the load generators stay light;
+* this **orchestrator** drives the scenarios and prints the figures.
+
+Scenarios:
+
+1. fan-out: 1 publisher; a 5 s ingest-only window; then 20 subscribers join at once
+   (join latency = subscribe request start -> last packet of the first video frame at the
+   bot); then a measurement window. Prints server CPU-us per forwarded packet (all-in and
+   marginal over ingest), forwarded packets/s per core, subscriber loss, frozen subscribers.
+2. parity: 4 sessions x 7 participants, everyone publishing and subscribing to the six
+   others (28 publishers, 168 subscriptions). Prints server CPU, loss, frozen subscribers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import pickle
+import resource
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from array import array
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+FPS = 30
+VIDEO_TB = Fraction(1, 90000)
+AUDIO_TB = Fraction(1, 48000)
+
+
+# ---------------------------------------------------------------------------------------
+# capture (once, in the orchestrator)
+
+
+def capture(path: Path, seconds: int = 3, bitrate: int = 700_000) -> dict[str, Any]:
+    """Encode a synthetic 640x480 VP8 clip (keyframe every 0.5 s) and an Opus tone."""
+    import av
+
+    w, h = 640, 480
+    cc: Any = av.CodecContext.create("libvpx", "w")
+    cc.width, cc.height, cc.pix_fmt = w, h, "yuv420p"
+    cc.bit_rate = bitrate
+    cc.time_base = Fraction(1, FPS)
+    cc.framerate = Fraction(FPS, 1)
+    cc.gop_size = FPS // 2
+    rate = str(bitrate)
+    cc.options = {
+        "deadline": "realtime",
+        "cpu-used": "8",
+        "lag-in-frames": "0",
+        "minrate": rate,
+        "maxrate": rate,
+        "bufsize": rate,
+    }
+    ramp = bytes((x * 255) // (2 * w + 2 * h) for x in range(2 * w + 2 * h))
+    video: list[tuple[bytes, bool]] = []
+    for i in range(seconds * FPS):
+        frame = av.VideoFrame(w, h, "yuv420p")
+        luma = bytearray(b"".join(ramp[(y + i * 6) % w : (y + i * 6) % w + w] for y in range(h)))
+        bx, by = (i * 7) % (w - 96), (i * 5) % (h - 96)
+        for r in range(96):
+            s = (by + r) * w + bx
+            luma[s : s + 96] = os.urandom(96)
+        frame.planes[0].update(bytes(luma))
+        for p in frame.planes[1:]:
+            p.update(b"\x80" * p.buffer_size)
+        frame.pts = i
+        video += [(bytes(pkt), bool(pkt.is_keyframe)) for pkt in cc.encode(frame)]
+    video += [(bytes(pkt), bool(pkt.is_keyframe)) for pkt in cc.encode(None)]
+
+    ac: Any = av.CodecContext.create("libopus", "w")
+    ac.sample_rate = 48000
+    ac.layout = "stereo"
+    ac.format = "s16"
+    ac.bit_rate = 32000
+    audio: list[bytes] = []
+    for i in range(50):
+        frame = av.AudioFrame(format="s16", layout="stereo", samples=960)
+        pcm = array("h")
+        for n in range(960):
+            v = int(8000 * math.sin(2 * math.pi * 440 * (i * 960 + n) / 48000))
+            pcm.extend((v, v))
+        frame.planes[0].update(pcm.tobytes())
+        frame.sample_rate = 48000
+        frame.pts = i * 960
+        audio += [bytes(pkt) for pkt in ac.encode(frame)]
+    data = {"video": video, "audio": audio}
+    path.write_bytes(pickle.dumps(data))
+    return data
+
+
+# ---------------------------------------------------------------------------------------
+# server process
+
+
+async def run_server(port_file: Path) -> None:
+    from vidhub.sfu.router import Router
+
+    routers: dict[str, Router] = {}
+
+    def router(room: str) -> Router:
+        if room not in routers:
+            routers[room] = Router(host_addresses=["127.0.0.1"])
+        return routers[room]
+
+    def stats() -> dict[str, Any]:
+        ru = resource.getrusage(resource.RUSAGE_SELF)
+        pin = pout = drop = 0
+        for r in routers.values():
+            s = r.stats()
+            pin += s.packets_in
+            pout += s.packets_out
+            drop += sum(c.packets_dropped for c in s.consumers)
+        return {
+            "cpu": ru.ru_utime + ru.ru_stime,
+            "t": time.monotonic(),
+            "in": pin,
+            "out": pout,
+            "dropped": drop,
+        }
+
+    done = asyncio.Event()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        async def one(msg: dict[str, Any]) -> None:
+            reply: dict[str, Any] = {"rid": msg.get("rid")}
+            try:
+                op = msg["op"]
+                if op == "publish":
+                    reply["sdp"] = await router(msg["room"]).publish(msg["id"], msg["sdp"])
+                elif op == "subscribe":
+                    reply["sdp"] = await router(msg["room"]).subscribe(
+                        msg["id"], msg["producer"], msg["sdp"]
+                    )
+                elif op == "stats":
+                    reply.update(stats())
+                elif op == "quit":
+                    for r in routers.values():
+                        await r.close()
+                    done.set()
+            except Exception as exc:
+                reply["error"] = f"{type(exc).__name__}: {exc}"
+            writer.write(json.dumps(reply).encode() + b"\n")
+
+        tasks: set[asyncio.Task[None]] = set()
+        while line := await reader.readline():
+            task = asyncio.ensure_future(one(json.loads(line)))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0, limit=1 << 22)
+    port = srv.sockets[0].getsockname()[1]
+    port_file.write_text(str(port))
+    await done.wait()
+    srv.close()
+
+
+class Control:
+    """Client of the server's control socket (requests may overlap)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+        self.waiting: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self.rid = 0
+        self.task = asyncio.ensure_future(self._read())
+
+    @classmethod
+    async def connect(cls, port: int) -> Control:
+        r, w = await asyncio.open_connection("127.0.0.1", port, limit=1 << 22)
+        return cls(r, w)
+
+    async def _read(self) -> None:
+        while line := await self.reader.readline():
+            msg = json.loads(line)
+            fut = self.waiting.pop(msg["rid"], None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg)
+
+    async def call(self, **msg: Any) -> dict[str, Any]:
+        self.rid += 1
+        msg["rid"] = self.rid
+        fut: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self.waiting[self.rid] = fut
+        self.writer.write(json.dumps(msg).encode() + b"\n")
+        reply = await asyncio.wait_for(fut, 60)
+        if "error" in reply:
+            raise RuntimeError(reply["error"])
+        return reply
+
+    async def close(self) -> None:
+        self.writer.close()
+        self.task.cancel()
+
+
+# ---------------------------------------------------------------------------------------
+# agent process: publisher and subscriber bots
+
+
+class Replay:
+    """Paced replay of captured packets as av.Packet (aiortc packetises, never encodes)."""
+
+    def __init__(self, kind: str, frames: list[tuple[bytes, bool]], rate: int, step: int) -> None:
+        from aiortc import MediaStreamTrack
+
+        outer = self
+
+        class Track(MediaStreamTrack):
+            def __init__(self) -> None:
+                super().__init__()
+                self.kind = kind
+
+            async def recv(self) -> Any:
+                return await outer.next()
+
+        self.track = Track()
+        self.frames = frames
+        self.rate = rate
+        self.step = step
+        self.tb = VIDEO_TB if kind == "video" else AUDIO_TB
+        self.i = int.from_bytes(os.urandom(2), "big") % len(frames)
+        if kind == "video":
+            while not frames[self.i][1]:
+                self.i = (self.i + 1) % len(frames)
+        self.n = 0
+        self.t0: float | None = None
+        self.want_key = False
+
+    def request_keyframe(self) -> None:
+        self.want_key = True
+
+    async def next(self) -> Any:
+        import av
+
+        now = time.monotonic()
+        if self.t0 is None:
+            self.t0 = now
+        delay = self.t0 + self.n / self.rate - now
+        if delay > 0:
+            await asyncio.sleep(delay)
+        if self.want_key:
+            self.want_key = False
+            while not self.frames[self.i][1]:
+                self.i = (self.i + 1) % len(self.frames)
+        data = self.frames[self.i][0]
+        self.i = (self.i + 1) % len(self.frames)
+        pkt = av.Packet(data)
+        pkt.pts = self.n * self.step
+        pkt.time_base = self.tb
+        self.n += 1
+        return pkt
+
+
+class WireCounter:
+    """Stands in for a subscriber's inbound SRTP session: counts RTP headers, drops payloads.
+
+    RTCP still goes through the real session, so the bot's DTLS/RTCP behaviour is intact.
+    """
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.streams: dict[int, list[int]] = {}  # ssrc -> [count, max_ext_seq, frames, pt]
+        self.first_frame: float | None = None
+
+    def unprotect_rtcp(self, data: bytes) -> bytes:
+        out: bytes = self.real.unprotect_rtcp(data)
+        return out
+
+    def unprotect(self, data: bytes) -> bytes:
+        b1 = data[1]
+        seq, _ts, ssrc = struct.unpack_from("!HII", data, 2)
+        st = self.streams.get(ssrc)
+        if st is None:
+            st = self.streams[ssrc] = [0, seq, 0, b1 & 0x7F]
+        else:
+            last = st[1]
+            ext = last + (((seq - last) + 0x8000) & 0xFFFF) - 0x8000
+            if ext > last:
+                st[1] = ext
+        st[0] += 1
+        if b1 & 0x80 and (b1 & 0x7F) == self.video_pt:
+            st[2] += 1
+            if self.first_frame is None:
+                self.first_frame = time.monotonic()
+        return b""  # aiortc drops it as a runt packet: nothing parsed, nothing decoded
+
+    video_pt = -1
+
+
+async def run_agent(cfg: dict[str, Any]) -> None:
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    from vidhub.sfu import aiortc_glue
+
+    aiortc_glue.install_host_addresses(["127.0.0.1"])
+    media = pickle.loads(Path(cfg["capture"]).read_bytes())
+    ctl = await Control.connect(cfg["port"])
+    pcs: list[Any] = []
+    subs: list[tuple[dict[str, Any], WireCounter, float]] = []
+    out = sys.stdout
+
+    def say(obj: dict[str, Any]) -> None:
+        out.write(json.dumps(obj) + "\n")
+        out.flush()
+
+    async def publish(p: dict[str, Any]) -> None:
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pcs.append(pc)
+        video = Replay("video", media["video"], FPS, 3000)
+        audio = Replay("audio", [(a, True) for a in media["audio"]], 50, 960)
+        tv = pc.addTransceiver(video.track, direction="sendonly")
+        pc.addTransceiver(audio.track, direction="sendonly")
+        tv.sender._send_keyframe = video.request_keyframe  # PLI -> jump to a keyframe
+        connected = asyncio.Event()
+
+        @pc.on("connectionstatechange")
+        def _state() -> None:
+            if pc.connectionState == "connected":
+                connected.set()
+
+        await pc.setLocalDescription(await pc.createOffer())
+        reply = await ctl.call(
+            op="publish", room=p["room"], id=p["id"], sdp=pc.localDescription.sdp
+        )
+        await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+        await asyncio.wait_for(connected.wait(), 30)
+
+    async def subscribe(s: dict[str, Any]) -> None:
+        t0 = time.monotonic()
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        pcs.append(pc)
+        pc.addTransceiver("video", direction="recvonly")
+        pc.addTransceiver("audio", direction="recvonly")
+        dtls = pc.getTransceivers()[0].receiver.transport
+        counter = WireCounter(None)
+
+        @dtls.on("statechange")
+        def _dtls_state() -> None:
+            if dtls.state == "connected" and not isinstance(dtls._rx_srtp, WireCounter):
+                counter.real = dtls._rx_srtp
+                dtls._rx_srtp = counter
+
+        await pc.setLocalDescription(await pc.createOffer())
+        reply = await ctl.call(
+            op="subscribe", room=s["room"], id=s["id"], producer=s["producer"],
+            sdp=pc.localDescription.sdp,
+        )  # fmt: skip
+        for line in reply["sdp"].splitlines():
+            if line.startswith("m=video"):
+                counter.video_pt = int(line.split()[3])
+        await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+        subs.append((s, counter, t0))
+
+    marks: dict[int, tuple[int, int, int]] = {}
+    t_mark = 0.0
+    loop = asyncio.get_running_loop()
+    while True:
+        line = await loop.run_in_executor(None, sys.stdin.readline)
+        if not line:
+            break
+        cmd = line.strip()
+        if cmd == "publish":
+            await asyncio.gather(*(publish(p) for p in cfg["publishers"]))
+            say({"ok": True})
+        elif cmd == "subscribe":
+            await asyncio.gather(*(subscribe(s) for s in cfg["subscriptions"]))
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and any(c.first_frame is None for _, c, _ in subs):
+                await asyncio.sleep(0.05)
+            lat = [c.first_frame - t0 for _, c, t0 in subs if c.first_frame is not None]
+            say({"latencies": lat, "no_frame": sum(c.first_frame is None for _, c, _ in subs)})
+        elif cmd == "mark":
+            t_mark = time.monotonic()
+            for i, (_, c, _) in enumerate(subs):
+                v = c.streams.get(_video_ssrc(c), [0, 0, 0, 0])
+                tot = sum(st[0] for st in c.streams.values())
+                exp = sum(st[1] for st in c.streams.values())
+                marks[i] = (tot, exp, v[2])
+            say({"ok": True})
+        elif cmd == "report":
+            dur = time.monotonic() - t_mark
+            rows = []
+            for i, (_, c, _) in enumerate(subs):
+                v = c.streams.get(_video_ssrc(c), [0, 0, 0, 0])
+                tot = sum(st[0] for st in c.streams.values())
+                exp = sum(st[1] for st in c.streams.values())
+                m = marks.get(i, (0, 0, 0))
+                rows.append({"recv": tot - m[0], "expected": exp - m[1], "frames": v[2] - m[2]})
+            ru = resource.getrusage(resource.RUSAGE_SELF)
+            say({"dur": dur, "subs": rows, "cpu": ru.ru_utime + ru.ru_stime})
+        elif cmd == "quit":
+            break
+    await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
+    await ctl.close()
+
+
+def _video_ssrc(c: WireCounter) -> int:
+    for ssrc, st in c.streams.items():
+        if st[3] == c.video_pt:
+            return ssrc
+    return -1
+
+
+# ---------------------------------------------------------------------------------------
+# orchestrator
+
+
+class Agent:
+    def __init__(self, cfg: dict[str, Any]) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--agent", json.dumps(cfg)] + LOOP_FLAG,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def send(self, cmd: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(cmd + "\n")
+        self.proc.stdin.flush()
+
+    def recv(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("agent died")
+        out: dict[str, Any] = json.loads(line)
+        return out
+
+    def stop(self) -> None:
+        try:
+            self.send("quit")
+            self.proc.wait(20)
+        except Exception:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def everyone(agents: list[Agent], cmd: str) -> list[dict[str, Any]]:
+    for a in agents:
+        a.send(cmd)
+    return [a.recv() for a in agents]
+
+
+LOOP_FLAG: list[str] = []
+
+
+def start_server(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    port_file = tmp / "port"
+    port_file.unlink(missing_ok=True)
+    proc = subprocess.Popen([sys.executable, __file__, "--server", str(port_file)] + LOOP_FLAG)
+    deadline = time.monotonic() + 30
+    while not port_file.exists() or not port_file.read_text():
+        if time.monotonic() > deadline or proc.poll() is not None:
+            raise RuntimeError("server did not start")
+        time.sleep(0.05)
+    return proc, int(port_file.read_text())
+
+
+def server_stats(port: int) -> dict[str, Any]:
+    with socket.create_connection(("127.0.0.1", port)) as s:
+        s.sendall(b'{"op": "stats", "rid": 1}\n')
+        buf = b""
+        while not buf.endswith(b"\n"):
+            buf += s.recv(65536)
+    out: dict[str, Any] = json.loads(buf)
+    return out
+
+
+def stop_server(proc: subprocess.Popen[bytes], port: int) -> None:
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(b'{"op": "quit", "rid": 1}\n')
+            s.recv(100)
+        proc.wait(30)
+    except Exception:
+        proc.kill()
+        proc.wait()
+
+
+def window(agents: list[Agent], port: int, seconds: float) -> dict[str, Any]:
+    everyone(agents, "mark")
+    s0 = server_stats(port)
+    time.sleep(seconds)
+    s1 = server_stats(port)
+    reports = everyone(agents, "report")
+    rows = [r for rep in reports for r in rep["subs"]]
+    wall = s1["t"] - s0["t"]
+    cpu = s1["cpu"] - s0["cpu"]
+    out_pkts = s1["out"] - s0["out"]
+    in_pkts = s1["in"] - s0["in"]
+    recv = sum(r["recv"] for r in rows)
+    exp = sum(r["expected"] for r in rows)
+    dur = statistics.mean(rep["dur"] for rep in reports)
+    fps = [r["frames"] / dur for r in rows]
+    return {
+        "wall": wall,
+        "cpu_pct": 100 * cpu / wall,
+        "cpu_s": cpu,
+        "in_pps": in_pkts / wall,
+        "out_pps": out_pkts / wall,
+        "us_per_out": 1e6 * cpu / out_pkts if out_pkts else float("nan"),
+        "loss_pct": 100 * (1 - recv / exp) if exp else float("nan"),
+        "min_fps": min(fps) if fps else float("nan"),
+        "frozen": sum(f < FPS / 2 for f in fps),
+        "subs": len(rows),
+    }
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(q * len(s)) - 1))]
+
+
+def scenario_fanout(tmp: Path, cap: Path, n_subs: int, win: float) -> dict[str, Any]:
+    proc, port = start_server(tmp)
+    pub_agent = Agent({"port": port, "capture": str(cap), "publishers": [
+        {"room": "fan", "id": "pub"}], "subscriptions": []})  # fmt: skip
+    half = n_subs // 2
+    sub_agents = [
+        Agent(
+            {
+                "port": port,
+                "capture": str(cap),
+                "publishers": [],
+                "subscriptions": [{"room": "fan", "id": f"sub{i}", "producer": "pub"} for i in ids],
+            }
+        )  # fmt: skip
+        for ids in (range(half), range(half, n_subs))
+    ]
+    agents = [pub_agent, *sub_agents]
+    try:
+        everyone(agents, "publish")
+        time.sleep(1.0)
+        base = window(agents, port, 5.0)
+        joined = everyone(agents, "subscribe")
+        lat = [x for j in joined for x in j["latencies"]]
+        time.sleep(1.0)
+        res = window(agents, port, win)
+        res["ingest_cpu_pct"] = base["cpu_pct"]
+        res["marginal_us"] = (
+            1e6 * (res["cpu_pct"] - base["cpu_pct"]) / 100 / res["out_pps"]
+            if res["out_pps"]
+            else float("nan")
+        )
+        res["join_p50_ms"] = 1000 * statistics.median(lat) if lat else float("nan")
+        res["join_p95_ms"] = 1000 * pct(lat, 0.95) if lat else float("nan")
+        res["join_max_ms"] = 1000 * max(lat) if lat else float("nan")
+        res["no_frame"] = sum(j["no_frame"] for j in joined)
+        return res
+    finally:
+        for a in agents:
+            a.stop()
+        stop_server(proc, port)
+
+
+def scenario_parity(tmp: Path, cap: Path, rooms: int, size: int, win: float) -> dict[str, Any]:
+    proc, port = start_server(tmp)
+    cfgs: list[dict[str, Any]] = [
+        {"port": port, "capture": str(cap), "publishers": [], "subscriptions": []} for _ in range(2)
+    ]
+    k = 0
+    for r in range(rooms):
+        for p in range(size):
+            cfg = cfgs[k % 2]
+            k += 1
+            cfg["publishers"].append({"room": f"room{r}", "id": f"r{r}p{p}"})
+            for q in range(size):
+                if q != p:
+                    cfg["subscriptions"].append(
+                        {"room": f"room{r}", "id": f"r{r}p{p}-r{r}p{q}", "producer": f"r{r}p{q}"}
+                    )
+    agents = [Agent(c) for c in cfgs]
+    try:
+        everyone(agents, "publish")
+        joined = everyone(agents, "subscribe")
+        lat = [x for j in joined for x in j["latencies"]]
+        time.sleep(2.0)
+        res = window(agents, port, win)
+        res["join_p50_ms"] = 1000 * statistics.median(lat) if lat else float("nan")
+        res["no_frame"] = sum(j["no_frame"] for j in joined)
+        res["publishers"] = rooms * size
+        return res
+    finally:
+        for a in agents:
+            a.stop()
+        stop_server(proc, port)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--server", metavar="PORT_FILE")
+    ap.add_argument("--agent", metavar="JSON")
+    ap.add_argument("--asyncio", action="store_true", help="plain asyncio loop, not uvloop")
+    ap.add_argument("--quick", action="store_true", help="smaller run (~40 s)")
+    ap.add_argument("--rooms", type=int, default=4)
+    ap.add_argument("--size", type=int, default=7)
+    ap.add_argument("--subs", type=int, default=20)
+    args = ap.parse_args()
+    if not args.asyncio:
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    else:
+        LOOP_FLAG.append("--asyncio")
+    if args.server:
+        asyncio.run(run_server(Path(args.server)))
+        return
+    if args.agent:
+        asyncio.run(run_agent(json.loads(args.agent)))
+        return
+
+    t_start = time.monotonic()
+    win = 5.0 if args.quick else 10.0
+    rooms, size = (1, 7) if args.quick else (args.rooms, args.size)
+    with tempfile.TemporaryDirectory(prefix="vidhub-bench-sfu-") as d:
+        tmp = Path(d)
+        cap = tmp / "capture.pkl"
+        media = capture(cap)
+        vbytes = sum(len(v) for v, _ in media["video"]) / len(media["video"])
+        print(f"loop: {'asyncio' if args.asyncio else 'uvloop'}; cores: {os.cpu_count()}")
+        print(f"capture: VP8 640x480 {FPS} fps, {vbytes:.0f} B/frame avg, keyframe every 0.5 s;")
+        print(f"         Opus 20 ms, {sum(map(len, media['audio'])) / len(media['audio']):.0f} B")
+        fan = scenario_fanout(tmp, cap, args.subs, win)
+        print(f"\n[fan-out] 1 publisher -> {fan['subs']} subscribers, {fan['wall']:.1f} s window")
+        print(f"  ingest only: server CPU {fan['ingest_cpu_pct']:.1f} % of one core")
+        print(
+            f"  in {fan['in_pps']:.0f} pkt/s, out {fan['out_pps']:.0f} pkt/s, "
+            f"server CPU {fan['cpu_pct']:.1f} % of one core"
+        )
+        print(
+            f"  CPU per forwarded packet: all-in {fan['us_per_out']:.1f} us, "
+            f"marginal {fan['marginal_us']:.1f} us  (goal <= 25 us)"
+        )
+        print(f"  forwarded packets/s per core: {1e6 / fan['us_per_out']:.0f} (all-in)")
+        print(
+            f"  subscriber loss {fan['loss_pct']:.2f} %, min fps {fan['min_fps']:.1f}, "
+            f"frozen {fan['frozen']}"
+        )
+        print(
+            f"  join (subscribe request -> first full video frame), {args.subs} concurrent: "
+            f"p50 {fan['join_p50_ms']:.0f} ms, p95 {fan['join_p95_ms']:.0f} ms, "
+            f"max {fan['join_max_ms']:.0f} ms, without frame {fan['no_frame']}  (goal p50 <= 300)"
+        )
+        par = scenario_parity(tmp, cap, rooms, size, win)
+        print(
+            f"\n[parity] {rooms} sessions x {size} participants: {par['publishers']} publishers, "
+            f"{par['subs']} subscriptions, {par['wall']:.1f} s window"
+        )
+        print(
+            f"  in {par['in_pps']:.0f} pkt/s, out {par['out_pps']:.0f} pkt/s, "
+            f"server CPU {par['cpu_pct']:.1f} % of one core  (goal <= 85 %)"
+        )
+        print(f"  CPU per forwarded packet (all-in, ingest included): {par['us_per_out']:.1f} us")
+        print(
+            f"  subscriber loss {par['loss_pct']:.2f} % (goal < 1 %), min fps "
+            f"{par['min_fps']:.1f}, frozen {par['frozen']}, without frame {par['no_frame']}, "
+            f"join p50 {par['join_p50_ms']:.0f} ms"
+        )
+    print(f"\ntotal {time.monotonic() - t_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
