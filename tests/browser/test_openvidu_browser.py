@@ -84,6 +84,8 @@ async def test_two_browsers_publish_see_each_other_and_leave_like_openvidu(
         chromium.eval("a", f"vh.waitPlaying({js(b)}, {WAIT_MS})", WAIT_S + 5),
         chromium.eval("b", f"vh.waitPlaying({js(a)}, {WAIT_MS})", WAIT_S + 5),
     )
+    latency = (seen_by_a["firstFrameMs"], seen_by_b["firstFrameMs"])
+    print(f"streamCreated -> first frame: {latency[0]} / {latency[1]} ms")
     assert seen_by_a["width"] == 320 and seen_by_a["t1"] > seen_by_a["t0"]
     assert seen_by_b["width"] == 320 and seen_by_b["t1"] > seen_by_b["t0"]
 

@@ -75,9 +75,18 @@ window.vh = (() => {
       const v = sub && sub.videos.length ? sub.videos[0].video : null;
       return v && v.videoWidth > 0 && v.readyState >= 2 ? v : null;
     }, ms, `video of ${cid}`);
+    const firstFrameAt = Date.now();
     const t0 = video.currentTime;
     await until(() => video.currentTime > t0 + 0.2, ms, `playback of ${cid} to advance`);
-    return { width: video.videoWidth, height: video.videoHeight, t0, t1: video.currentTime };
+    const created = find('streamCreated', { connectionId: cid });
+    return {
+      width: video.videoWidth,
+      height: video.videoHeight,
+      t0,
+      t1: video.currentTime,
+      // streamCreated -> first decoded frame seen (50 ms polling resolution)
+      firstFrameMs: created ? firstFrameAt - created.t : null,
+    };
   }
 
   // The first recorded event of `type` whose fields include `match`, waiting up to ms.
