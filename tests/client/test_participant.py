@@ -113,3 +113,17 @@ async def test_events_iterator_callbacks_and_errors(api: TestClient[Any, Any]) -
     with pytest.raises(ParticipantError) as info:
         await used.join()
     assert info.value.code in (401, 202)
+
+
+async def test_evicted_bot_releases_itself(api: TestClient[Any, Any]) -> None:
+    bot = Participant(await _token(api, session="P3"))
+    stay = Participant(await _token(api, session="P3"))
+    await bot.join()
+    await stay.join()
+    evicted = asyncio.ensure_future(bot.wait_event("participantEvicted", wait_s=WAIT))
+    r = await api.delete(f"/openvidu/api/sessions/P3/connection/{bot.connection_id}")
+    assert r.status == 204
+    assert (await evicted).data["reason"] == "forceDisconnectByServer"
+    await asyncio.wait_for(bot.closed.wait(), WAIT)
+    await bot.leave()  # safe after eviction
+    await stay.leave()

@@ -181,6 +181,7 @@ class Participant:
         ] = []
         self._events: asyncio.Queue[ParticipantEvent] = asyncio.Queue()
         self.closed = asyncio.Event()
+        self._evicted: asyncio.Task[None] | None = None
 
     # -- connection ---------------------------------------------------------------------
     async def join(self) -> rpc.JoinRoomResult:
@@ -306,6 +307,9 @@ class Participant:
         elif method == "participantLeft":
             self.remote.pop(str(params.get("connectionId", "")), None)
         self._emit(ParticipantEvent(method, params))
+        if method == "participantEvicted" and params.get("connectionId") == self.connection_id:
+            # like openvidu-browser's leave(forced): no leaveRoom, just release everything
+            self._evicted = asyncio.get_running_loop().create_task(self._shutdown())
 
     def _emit(self, ev: ParticipantEvent) -> None:
         self._events.put_nowait(ev)
@@ -494,12 +498,13 @@ class Participant:
             await pc.close()
         if self._ws is not None:
             await self._ws.close()
-        for t in self._tasks:
+        current = asyncio.current_task()
+        tasks, self._tasks = [t for t in self._tasks if t is not current], []
+        for t in tasks:
             t.cancel()
-        for t in self._tasks:
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await t
-        self._tasks = []
         if self._http is not None:
             await self._http.close()
             self._http = None
