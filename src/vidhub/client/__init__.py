@@ -2,6 +2,19 @@
 
 from vidhub.client.eventhub import EventHub as EventHub
 from vidhub.client.eventhub_types import Event as Event
+from vidhub.client.openvidu import OpenVidu as OpenVidu
+from vidhub.client.openvidu_async import AsyncOpenVidu as AsyncOpenVidu
+from vidhub.client.openvidu_model import (
+    OpenViduConnectionDoesNotExistsError as OpenViduConnectionDoesNotExistsError,
+)
+from vidhub.client.openvidu_model import OpenViduError as OpenViduError
+from vidhub.client.openvidu_model import (
+    OpenViduSessionDoesNotExistsError as OpenViduSessionDoesNotExistsError,
+)
+from vidhub.client.openvidu_model import OpenViduSessionExistsError as OpenViduSessionExistsError
+from vidhub.client.openvidu_model import (
+    OpenViduStreamDoesNotExistsError as OpenViduStreamDoesNotExistsError,
+)
 from vidhub.client.participant import Participant as Participant
 from vidhub.client.participant import ParticipantError as ParticipantError
 from vidhub.client.participant import ParticipantEvent as ParticipantEvent
