@@ -37,15 +37,24 @@ class FakeRouter:
         self.candidates: list[tuple[str, str]] = []
         self.closed = False
         self.fail_publish = False
+        #: when set, negotiations wait for it (to stage races); ``entered`` tells they began
+        self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
+
+    async def _wait_gate(self) -> None:
+        self.entered.set()
+        if self.gate is not None:
+            await self.gate.wait()
 
     async def publish(self, producer_id: str, offer_sdp: str) -> str:
+        await self._wait_gate()
         if self.fail_publish or offer_sdp == "bad":
             raise ValueError("no common codec")
         self.producers.add(producer_id)
         return f"answer-for-{producer_id}"
 
     async def subscribe(self, consumer_id: str, producer_id: str, offer_sdp: str) -> str:
-        assert producer_id in self.producers
+        await self._wait_gate()
         self.consumers[consumer_id] = producer_id
         return f"answer-for-{consumer_id}"
 

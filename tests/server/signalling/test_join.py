@@ -126,3 +126,15 @@ def test_token_id_is_taken_from_the_token_url_or_used_as_is() -> None:
     assert token_id_of("ws://h:1?sessionId=S&token=tok_AbC") == "tok_AbC"
     assert token_id_of("tok_XyZ") == "tok_XyZ"
     assert token_id_of("garbage") == "garbage"
+
+
+async def test_concurrent_joiners_all_learn_about_each_other(sig: Harness) -> None:
+    _first, first = await sig.joined()
+    results = await asyncio.gather(*(sig.joined() for _ in range(4)))
+    everyone = {first["id"]} | {r["id"] for _p, r in results}
+    for peer, res in results:
+        expected = everyone - {res["id"]}
+        known = {v["id"] for v in res["value"]}
+        while not expected <= known:  # the rest arrive as participantJoined (bounded by WAIT)
+            known.add((await peer.next("participantJoined"))["id"])
+        assert known == expected

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from tests.server.signalling.conftest import Harness, RpcPeer
@@ -192,3 +193,34 @@ async def test_router_rejections_are_media_sdp_errors(sig: Harness) -> None:
     err = await a.error("publishVideo", PUB)
     assert err["code"] == 302
     assert "no audio or video" in err["message"]
+
+
+async def test_eviction_during_publish_negotiation_leaks_no_producer(sig: Harness) -> None:
+    _keep, _ = await sig.joined()
+    a, ra = await sig.joined()
+    router = sig.routers[0]
+    router.gate = asyncio.Event()
+    pending = asyncio.ensure_future(a.raw("publishVideo", PUB))
+    await router.entered.wait()
+    r = await sig.client.delete(f"/openvidu/api/sessions/S1/connection/{ra['id']}")
+    assert r.status == 204
+    router.gate.set()
+    assert (await pending)["error"]["code"] == 803
+    assert router.producers == set()
+
+
+async def test_unpublish_during_subscribe_negotiation_answers_105(sig: Harness) -> None:
+    a, _ra = await sig.joined()
+    b, _ = await sig.joined()
+    stream_id = (await _publish(a))["id"]
+    router = sig.routers[0]
+    router.entered.clear()
+    router.gate = asyncio.Event()
+    pending = asyncio.ensure_future(
+        b.raw("receiveVideoFrom", {"sender": stream_id, "sdpOffer": "o"})
+    )
+    await router.entered.wait()
+    await a.call("unpublishVideo")
+    router.gate.set()
+    assert (await pending)["error"]["code"] == 105
+    assert router.consumers == {}

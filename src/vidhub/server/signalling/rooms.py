@@ -70,10 +70,14 @@ class Rooms:
     def _room_of(self, part: LiveParticipant) -> Room:
         room = self._rooms.get(part.session_id)
         if room is None or part.gone:
-            raise rpc.RpcError(
-                rpc.Code.TRANSPORT, f"Participant {part.connection_id} is no longer connected"
-            )
+            raise self._gone(part)
         return room
+
+    @staticmethod
+    def _gone(part: LiveParticipant) -> rpc.RpcError:
+        return rpc.RpcError(
+            rpc.Code.TRANSPORT, f"Participant {part.connection_id} is no longer connected"
+        )
 
     # -- joinRoom ----------------------------------------------------------------------
     async def join(
@@ -111,9 +115,10 @@ class Rooms:
             created_at=conn.active_at or self.manager.clock.now_ms(),
             rpc=session,
         )
+        # snapshot and register before any await, so two concurrent joiners see each other
         existing = list(room.participants.values())
-        await room.broadcast("participantJoined", rpc.participant_joined(part.remote()), existing)
         room.participants[conn.id] = part
+        await room.broadcast("participantJoined", rpc.participant_joined(part.remote()), existing)
         result = rpc.JoinRoomResult(
             id=conn.id,
             created_at=part.created_at,
@@ -169,6 +174,9 @@ class Rooms:
                 )
             stream_id = ids.stream_id(p.type_of_video, p.has_video, part.connection_id)
             answer = await self._negotiate(room.router.publish(stream_id, p.sdp_offer))
+            if part.gone:  # left while negotiating: do not leak the producer
+                await _quietly(room.router.close_producer(stream_id), "close_producer")
+                raise self._gone(part)
             now = self.manager.clock.now_ms()
             stream = rpc.StreamInfo(
                 id=stream_id,
@@ -282,6 +290,14 @@ class Rooms:
             answer = await self._negotiate(
                 room.router.subscribe(part.consumer_id(p.sender), p.sender, p.sdp_offer)
             )
+            unpublished = owner.gone or owner.stream is None or owner.stream.id != p.sender
+            if part.gone or unpublished:
+                await _quietly(room.router.close_consumer(part.consumer_id(p.sender)), "close")
+                if part.gone:
+                    raise self._gone(part)
+                raise rpc.RpcError(
+                    rpc.Code.USER_NOT_STREAMING, f"User '{pub_id}' stopped streaming"
+                )
             part.subscriptions[pub_id] = p.sender
             await self._flush_ice(room, part, pub_id)
         await self.manager.add_subscriber(part.session_id, part.connection_id, p.sender)
