@@ -18,7 +18,7 @@ word boundaries; elsewhere they are ordinary words (``topic=and`` is a condition
 Semantics mirror the Python client exactly (§6.2): the literal is always a string, a trailing
 ``*`` with ``=`` means containment (substring, list or dict-key membership), a missing key
 is False even for ``!=``, ``and``/``or`` evaluate every child. Where the client raises while
-matching (ordering a non-string, ``*`` on a number, an empty literal) :meth:`Expression.evaluate`
+matching (ordering a non-string, ``*`` on a number, ``=""``) :meth:`Expression.evaluate`
 raises :class:`EvaluationError`; :meth:`Expression.matches` turns that into False, which is
 the server's rule ("any exception means no match").
 
@@ -178,7 +178,8 @@ def parse(text: str) -> _Node:
     """
     if not isinstance(text, str):
         raise ExpressionError("an expression must be a string")
-    return _Parser(text).parse()
+    # as the client: surrounding (Unicode) whitespace goes, tabs expand (even inside quotes)
+    return _Parser(text.strip().expandtabs()).parse()
 
 
 _Matcher = Callable[[Mapping[str, Any]], bool]
@@ -198,10 +199,10 @@ def _lookup(candidate: Any, parts: tuple[str, ...]) -> Any:
 
 
 def _compare(op: str, literal: str) -> Callable[[Any], bool]:
-    if not literal:
+    if op == "=" and not literal:
 
         def empty(value: Any) -> bool:
-            raise EvaluationError("empty literal (IndexError in the client)")
+            raise EvaluationError("'=' with an empty literal (IndexError in the client)")
 
         return empty
     if op == "=" and literal.endswith("*"):

@@ -1,0 +1,165 @@
+"""Bounded hypothesis runs over the event hub parsers: round trips, documented errors only,
+and the expression parser checked against ftrack_api's own (pyparsing) as an oracle."""
+
+from __future__ import annotations
+
+import contextlib
+import string
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vidhub.hub import Hub
+from vidhub.protocol.expression import EvaluationError, ExpressionError, compile_expression
+from vidhub.protocol.ftrack_event import EventError, event_from_wire, event_to_wire
+from vidhub.protocol.socketio09 import (
+    Code,
+    Packet,
+    PacketError,
+    SocketIoProtocol,
+    decode,
+    encode,
+)
+
+ftrack_expression = pytest.importorskip("ftrack_api.event.expression")
+
+FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 10) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@st.composite
+def packets(draw: st.DrawFn) -> Packet:
+    pid = draw(st.none() | st.integers(0, 10**12))
+    return Packet(
+        code=draw(st.sampled_from(list(Code))),
+        id=pid,
+        ack_with_data=pid is not None and draw(st.booleans()),
+        endpoint=draw(st.text(alphabet=string.ascii_letters + "/", max_size=5)),
+        data=draw(st.none() | st.text(max_size=30)),
+    )
+
+
+@FAST
+@given(packets())
+def test_packet_round_trip(pkt: Packet) -> None:
+    assert decode(encode(pkt)) == pkt
+
+
+@FAST
+@given(st.text(max_size=40) | st.sampled_from(["5:1+::", "6:::1+", "2:", "5:::{"]))
+def test_arbitrary_frames_raise_only_packet_error(frame: str) -> None:
+    for proto in (SocketIoProtocol(client=True), SocketIoProtocol(client=False)):
+        with contextlib.suppress(PacketError):
+            proto.receive_text(frame)
+
+
+@FAST
+@given(json_values)
+def test_envelope_parse_raises_only_event_error(obj: Any) -> None:
+    try:
+        event = event_from_wire(obj)
+    except EventError:
+        return
+    assert event_from_wire(event_to_wire(event)) == event
+
+
+@FAST
+@given(st.lists(json_values, max_size=2))
+def test_hub_handle_never_raises(args: list[Any]) -> None:
+    class Box:
+        def send(self, frame: str) -> bool:
+            return True
+
+        def close(self, reason: str) -> None:
+            pass
+
+    hub = Hub()
+    session = hub.open("s", "u", Box())
+    hub.handle(
+        session,
+        [
+            {
+                "topic": "ftrack.meta.subscribe",
+                "data": {"subscriber": {"id": "all"}, "subscription": "topic=*"},
+            }
+        ],
+    )
+    result = hub.handle(session, args)
+    assert isinstance(result.success, bool)
+
+
+# ------------------------------------------------------------------ expressions
+
+FIELDS = st.sampled_from(["topic", "data.a", "data.b", "data.n", "data.l", "data.d.k", "id", "x"])
+OPS = st.sampled_from(["=", "!=", "<", ">", "<=", ">="])
+VALUES = st.sampled_from(
+    ["a", "b", "a*", "*", "1", "10", "-1", "and", "or", "not", '""', '"a b"', "'q'", "x.y"]
+)
+
+
+@st.composite
+def expressions(draw: st.DrawFn, depth: int = 0) -> str:
+    kind = draw(
+        st.sampled_from(["cond", "cond", "and", "or", "not", "group"] if depth < 3 else ["cond"])
+    )
+    if kind == "cond":
+        sp = draw(st.sampled_from(["", " "]))
+        return f"{draw(FIELDS)}{sp}{draw(OPS)}{sp}{draw(VALUES)}"
+    if kind == "not":
+        return f"{draw(st.sampled_from(['not', 'NOT', 'Not']))} {draw(expressions(depth + 1))}"
+    if kind == "group":
+        return f"({draw(expressions(depth + 1))})"
+    word = draw(st.sampled_from([kind, kind.upper()]))
+    return f"{draw(expressions(depth + 1))} {word} {draw(expressions(depth + 1))}"
+
+
+CANDIDATES = [
+    {"topic": "a", "id": "1", "data": {"a": "a", "b": 1, "n": "10", "l": ["a"], "d": {"k": "b"}}},
+    {"topic": "and", "id": "x", "data": {"a": None, "b": "a b", "n": True, "l": [], "d": "s"}},
+    {"topic": "x.y", "x": {"y": 1}, "data": {"a": "q", "b": "*", "d": {"k": "a*"}}},
+]
+
+
+def oracle(text: str, candidate: dict[str, Any]) -> str:
+    try:
+        parsed = ftrack_expression.Parser().parse(text)
+    except Exception:
+        return "parse error"
+    try:
+        return str(parsed.match(candidate))
+    except Exception:
+        return "raises"
+
+
+def ours(text: str, candidate: dict[str, Any]) -> str:
+    try:
+        expr = compile_expression(text)
+    except ExpressionError:
+        return "parse error"
+    try:
+        return str(expr.evaluate(candidate))
+    except EvaluationError:
+        return "raises"
+
+
+@FAST
+@given(expressions(), st.sampled_from(CANDIDATES))
+def test_expressions_agree_with_ftrack_api(text: str, candidate: dict[str, Any]) -> None:
+    assert ours(text, candidate) == oracle(text, candidate)
+
+
+@FAST
+@given(st.text(alphabet=string.printable + "é", max_size=25))
+def test_arbitrary_text_parses_like_ftrack_api(text: str) -> None:
+    assert (ours(text, CANDIDATES[0]) == "parse error") == (
+        oracle(text, CANDIDATES[0]) == "parse error"
+    )
