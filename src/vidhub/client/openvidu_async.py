@@ -13,6 +13,7 @@ HTTP errors no operation maps raise ``aiohttp.ClientResponseError``; timeouts ra
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -68,7 +69,8 @@ class _Http:
 
     def __init__(self, url: str, secret: str, timeout: Timeout, verify: bool | None) -> None:
         self.base = m.api_base(url)
-        self._auth = aiohttp.BasicAuth("OPENVIDUAPP", secret)
+        cred = base64.b64encode(f"OPENVIDUAPP:{secret}".encode()).decode()
+        self._headers = {"Authorization": f"Basic {cred}", "User-Agent": "vidhub-openvidu-sdk"}
         if isinstance(timeout, tuple):
             self._timeout = aiohttp.ClientTimeout(connect=timeout[0], sock_read=timeout[1])
         else:
@@ -78,11 +80,7 @@ class _Http:
 
     async def call(self, method: str, path: str, body: Any = None) -> _Reply:
         if self._session is None:
-            self._session = aiohttp.ClientSession(
-                auth=self._auth,
-                timeout=self._timeout,
-                headers={"User-Agent": "vidhub-openvidu-sdk"},
-            )
+            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
         async with self._session.request(
             method, self.base + path, json=body, ssl=self._ssl
         ) as resp:
