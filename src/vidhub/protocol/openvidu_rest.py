@@ -8,7 +8,12 @@ OpenVidu's message; nothing here performs I/O.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
+import secrets
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit
@@ -30,6 +35,7 @@ __all__ = [
     "render_ice_server",
     "render_kurento_options",
     "render_recording_properties",
+    "turn_rest_credentials",
 ]
 
 MEDIA_MODES = ("ROUTED", "RELAYED")
@@ -373,7 +379,55 @@ def render_ice_server(s: IceServer) -> dict[str, Any]:
     return d
 
 
-def _parse_ice_servers(raw: Any) -> tuple[IceServer, ...]:
+_ICE_HOST_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?)$")
+
+
+def _check_ice_url(url: str) -> str:
+    """Validate ``stun[s]:host[:port]`` / ``turn[s]:host[:port][?transport=udp|tcp]``.
+
+    Returns the scheme (lower case). Raises BadRequest.
+    """
+    scheme, sep, rest = url.partition(":")
+    scheme = scheme.lower()
+    if not sep or scheme not in ("stun", "stuns", "turn", "turns"):
+        raise BadRequest(
+            f"Parameter 'customIceServers' url {url!r} must be stun, stuns, turn or turns"
+        )
+    address, qsep, query = rest.partition("?")
+    if qsep:
+        if scheme.startswith("stun"):
+            raise BadRequest("'?transport' is only allowed in turn(s) urls")
+        if query not in ("transport=udp", "transport=tcp"):
+            raise BadRequest(f"Parameter 'customIceServers' url {url!r} has a wrong transport")
+    host, port, has_port = address, "", False
+    if address.startswith("["):
+        close = address.find("]")
+        if close < 0 or address[close + 1 : close + 2] not in ("", ":"):
+            raise BadRequest(f"Parameter 'customIceServers' url {url!r} has a wrong host")
+        host, port = address[: close + 1], address[close + 2 :]
+        has_port = close + 1 < len(address)
+    elif ":" in address:
+        host, _, port = address.rpartition(":")
+        has_port = True
+    if not _ICE_HOST_RE.match(host):
+        raise BadRequest(f"Parameter 'customIceServers' url {url!r} has a wrong host")
+    if has_port and not (
+        port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536
+    ):
+        raise BadRequest(f"Parameter 'customIceServers' url {url!r} has a wrong port")
+    return scheme
+
+
+def turn_rest_credentials(secret: str, now_s: float, nonce: str) -> tuple[str, str]:
+    """TURN REST API credentials valid 24 h: ``(<expiry>:<nonce>, base64(HMAC-SHA1))``."""
+    username = f"{int(now_s) + 86400}:{nonce}"
+    mac = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
+    return username, base64.b64encode(mac).decode()
+
+
+def _parse_ice_servers(raw: Any, now_s: float | None = None) -> tuple[IceServer, ...]:
+    """customIceServers (openvidu.md §1.7); ``staticAuthSecret`` entries get TURN REST
+    credentials expiring 24 h after ``now_s`` (default: now)."""
     if raw is None:
         return ()
     if not isinstance(raw, list):
@@ -385,21 +439,29 @@ def _parse_ice_servers(raw: Any) -> tuple[IceServer, ...]:
         url = _opt_str(item, "url")
         if not url:
             raise BadRequest("Parameter 'customIceServers' entries must have an 'url'")
-        scheme = url.split(":", 1)[0].lower()
-        if scheme not in ("stun", "stuns", "turn", "turns"):
-            raise BadRequest(
-                f"Parameter 'customIceServers' url {url!r} must be stun, stuns, turn or turns"
-            )
-        if "?transport=" in url and scheme.startswith("stun"):
-            raise BadRequest("'?transport' is only allowed in turn(s) urls")
+        scheme = _check_ice_url(url)
         username = _opt_str(item, "username")
         credential = _opt_str(item, "credential")
-        if scheme.startswith("turn") and (username is None or credential is None):
+        static = _opt_str(item, "staticAuthSecret")
+        if scheme.startswith("stun"):
+            if username is not None or credential is not None or static is not None:
+                raise BadRequest("STUN servers must not have credentials")
+        elif static is not None:
+            if username is not None or credential is not None:
+                raise BadRequest(
+                    "TURN servers take 'username' and 'credential' or 'staticAuthSecret', not both"
+                )
+            nonce = "".join(secrets.choice(_NONCE_ALPHABET) for _ in range(8))
+            username, credential = turn_rest_credentials(
+                static, time.time() if now_s is None else now_s, nonce
+            )
+        elif username is None or credential is None:
             raise BadRequest("TURN servers need 'username' and 'credential'")
-        if scheme.startswith("stun") and (username is not None or credential is not None):
-            raise BadRequest("STUN servers must not have credentials")
         out.append(IceServer(url, username, credential))
     return tuple(out)
+
+
+_NONCE_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 @dataclass(frozen=True, slots=True)
