@@ -135,6 +135,7 @@ class Router:
         self._subscribers: dict[str, SubscriberLeg] = {}
         self._busy: set[str] = set()
         self._pending: OrderedDict[str, list[RTCIceCandidate]] = OrderedDict()
+        self._tasks: set[asyncio.Future[None]] = set()
         self._closed = False
 
     # -- helpers ---------------------------------------------------------------------
@@ -309,7 +310,8 @@ class Router:
         if leg is not None and all(c.producer.closed for c in leg.consumers):
             self._subscribers.pop(leg.id, None)
             task = asyncio.ensure_future(leg.close())
-            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     # -- ICE -------------------------------------------------------------------------
 
@@ -389,6 +391,8 @@ class Router:
         pubs = list(self._publishers.values())
         self._publishers.clear()
         await asyncio.gather(*(p.close() for p in pubs))
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     @property
     def closed(self) -> bool:
