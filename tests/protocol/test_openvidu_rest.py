@@ -293,6 +293,8 @@ def test_turn_static_auth_secret_generates_rest_credentials() -> None:
         ({"kurentoOptions": {"videoMaxRecvBandwidth": "1000"}}, "videoMaxRecvBandwidth"),
         ({"kurentoOptions": {"videoMinSendBandwidth": 1.5}}, "videoMinSendBandwidth"),
         ({"kurentoOptions": {"videoMaxSendBandwidth": -1}}, "videoMaxSendBandwidth"),
+        ({"kurentoOptions": {"videoMaxSendBandwidth": 1e300}}, "videoMaxSendBandwidth"),
+        ({"kurentoOptions": {"videoMaxSendBandwidth": 2**63}}, "videoMaxSendBandwidth"),
         ({"kurentoOptions": {"allowedFilters": "GStreamerFilter"}}, "allowedFilters"),
         ({"kurentoOptions": {"allowedFilters": [1]}}, "allowedFilters"),
         ({"customIceServers": {"url": "stun:h"}}, "customIceServers"),
@@ -343,6 +345,7 @@ def test_turn_static_auth_secret_generates_rest_credentials() -> None:
             "onlyPlayWithSubscribers",
         ),
         ({"type": "IPCAM", "rtspUri": "rtsp://h/x", "networkCache": "2000"}, "networkCache"),
+        ({"type": "IPCAM", "rtspUri": "rtsp://h/x", "networkCache": 1e300}, "networkCache"),
     ],
 )
 def test_connection_400s(body: Any, fragment: str) -> None:

@@ -163,6 +163,7 @@ async def test_oversized_body_is_413(client: Any) -> None:
         (f"{API}/sessions/s1/connection", {"record": "no"}),
         (f"{API}/sessions/s1/connection", {"kurentoOptions": {"allowedFilters": "x"}}),
         (f"{API}/sessions/s1/connection", "just a string"),
+        (f"{API}/sessions/s1/connection", {"kurentoOptions": {"videoMaxRecvBandwidth": 1e300}}),
         (f"{API}/tokens", {"session": 1}),
         (f"{API}/signal", {"session": "s1", "to": "con_x"}),
         (f"{API}/signal", {"session": "s1", "data": 5}),

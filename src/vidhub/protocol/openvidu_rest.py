@@ -91,13 +91,17 @@ def _opt_bool(d: dict[str, Any], key: str) -> bool | None:
     return v
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _opt_int(d: dict[str, Any], key: str) -> int | None:
+    """An integer (``25.0`` counts); beyond 64 bits it is a type error, as in Java."""
     v = d.get(key)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, int):
-        if isinstance(v, float) and v.is_integer():
-            return int(v)
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, bool) or not isinstance(v, int) or v not in _INT64:
         raise _type_error(key)
     return v
 
