@@ -126,7 +126,7 @@ async def test_rtx_is_unwrapped_and_padding_dropped() -> None:
     assert recovered.payload_type == 100
     assert (recovered.sequence_number - first.sequence_number) & 0xFFFF == 1
     assert recovered.payload == original.payload
-    assert producer.packets_in == 2
+    assert producer.packets_in == 2 and producer.rtx_recovered == 1
     await producer.close()
 
 

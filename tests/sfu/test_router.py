@@ -238,3 +238,39 @@ async def test_forced_video_codec_refuses_other_codecs() -> None:
         await router.publish("pub", await pub.offer())
     await pub.close()
     await router.close()
+
+
+async def test_publisher_leg_loss_is_repaired_by_rtx_without_keyframe_storm(
+    router: Router,
+) -> None:
+    """sfu.md §6/§9: RTX answers to the server's NACKs are unwrapped and forwarded."""
+    pub = await _published(router)
+    leg = router._publishers["pub"]
+    dtls = leg.pc.getTransceivers()[0].receiver.transport
+    original = dtls._handle_rtp_data
+    video_pt = leg.producers["video"].codec.payload_type
+    seen = 0
+    dropped = 0
+
+    async def lossy(data: bytes, arrival_time_ms: int) -> None:
+        nonlocal seen, dropped
+        if (data[1] & 0x7F) == video_pt:
+            seen += 1
+            if seen % 10 == 5:  # 10 % of the primary video packets never arrive
+                dropped += 1
+                return
+        await original(data, arrival_time_ms=arrival_time_ms)
+
+    dtls._handle_rtp_data = lossy
+    sub = SubscriberBot(router, "sub", "pub")
+    sub.target_frames = 60
+    await sub.start()
+    await wait_for(sub.enough_video, 3 * CONNECT_S)
+    stats = router.stats()
+    assert dropped > 0
+    # The server NACKed, the publisher answered with RTX, and the repaired packets went on.
+    assert leg.producers["video"].rtx_recovered >= dropped - 3
+    # Without RTX recovery each loss would turn into a keyframe request.
+    assert stats.producers[0].keyframe_requests <= 3
+    await sub.close()
+    await pub.close()

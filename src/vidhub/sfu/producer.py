@@ -57,6 +57,8 @@ class Producer:
         self.bytes_in = 0
         self.keyframe_requests = 0
         self.plis_sent = 0
+        #: Packets recovered from the publisher's RTX answers and forwarded.
+        self.rtx_recovered = 0
         self._closed = False
         self._consumers: dict[int, Consumer] = {}
         self._fanout: tuple[Consumer, ...] = ()
@@ -127,6 +129,7 @@ class Producer:
             if ssrc is None:
                 return
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=ssrc)
+            self.rtx_recovered += 1
         else:
             self._ssrc = packet.ssrc
         self.packets_in += 1

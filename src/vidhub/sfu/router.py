@@ -61,6 +61,7 @@ class ProducerStats:
     bytes_in: int = 0
     keyframe_requests: int = 0
     plis_sent: int = 0
+    rtx_recovered: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,6 +418,7 @@ class Router:
                 bytes_in=sum(p.bytes_in for p in leg.producers.values()),
                 keyframe_requests=sum(p.keyframe_requests for p in leg.producers.values()),
                 plis_sent=sum(p.plis_sent for p in leg.producers.values()),
+                rtx_recovered=sum(p.rtx_recovered for p in leg.producers.values()),
             )
             for leg in self._publishers.values()
         )
