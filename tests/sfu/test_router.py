@@ -274,3 +274,36 @@ async def test_publisher_leg_loss_is_repaired_by_rtx_without_keyframe_storm(
     assert stats.producers[0].keyframe_requests <= 3
     await sub.close()
     await pub.close()
+
+
+async def test_subscriber_leg_loss_is_repaired_from_history(router: Router) -> None:
+    """sfu.md §6: subscriber NACKs are answered from the consumer's packet history."""
+    pub = await _published(router)
+    sub = SubscriberBot(router, "sub", "pub")
+    sub.target_frames = 60
+    await sub.start()
+    await wait_for(sub.first_video, CONNECT_S)
+    consumer = next(c for c in router._subscribers["sub"].consumers if c.kind == "video")
+    real = consumer._port
+    assert real is not None
+
+    class LossyPort:
+        """Every tenth first transmission is lost on the way; retransmissions get through."""
+
+        ssrc = real.ssrc
+        account = real.account
+        writes = 0
+
+        def write(self, data: bytes) -> bool:
+            self.writes += 1
+            if self.writes % 10 == 5:
+                return True
+            return real.write(data)
+
+    consumer._port = LossyPort()  # type: ignore[assignment]
+    requests_before = router.stats().producers[0].keyframe_requests
+    await wait_for(sub.enough_video, 3 * CONNECT_S)
+    assert consumer.retransmissions > 0
+    assert router.stats().producers[0].keyframe_requests - requests_before <= 1
+    await sub.close()
+    await pub.close()
