@@ -9,8 +9,9 @@ import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from tests.sfu.bots import PublisherBot, SubscriberBot, wait_for
 
-from vidhub.errors import BadRequest, Conflict, NotAcceptable, NotFound
+from vidhub.errors import BadRequest, Conflict, NotAcceptable, NotFound, VidhubError
 from vidhub.protocol.sdp import candidate_addresses, parse_media_sections
+from vidhub.sfu import aiortc_glue
 from vidhub.sfu.router import Router
 
 # Generous bounds for a loaded 2-core box; the spec's target (first frame within 1 s of
@@ -306,4 +307,29 @@ async def test_subscriber_leg_loss_is_repaired_from_history(router: Router) -> N
     assert consumer.retransmissions > 0
     assert router.stats().producers[0].keyframe_requests - requests_before <= 1
     await sub.close()
+    await pub.close()
+
+
+async def test_answer_with_a_foreign_candidate_is_never_sent(
+    router: Router, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """sfu.md §4: every local candidate must be on a configured media address."""
+    monkeypatch.setattr(aiortc_glue, "host_addresses", lambda: ("192.0.2.1",))
+    pub = PublisherBot(router, "p")
+    with pytest.raises(VidhubError, match="policy") as info:
+        await router.publish("p", await pub.offer())
+    assert not isinstance(info.value, BadRequest)
+    assert router.producer_ids() == []
+    await pub.close()
+
+
+async def test_offer_with_mdns_candidates_connects(router: Router) -> None:
+    pub = PublisherBot(router, "p")
+    offer = await pub.offer()
+    lines = offer.split("\r\n")
+    at = next(i for i, line in enumerate(lines) if line.startswith("a=candidate:"))
+    lines.insert(at, "a=candidate:9 1 udp 2122260223 0f1e2d3c-1111-2222.local 50000 typ host")
+    answer = await router.publish("p", "\r\n".join(lines))
+    await pub.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+    await wait_for(pub.connected, CONNECT_S)
     await pub.close()

@@ -11,6 +11,7 @@ from vidhub.protocol.sdp import (
     announce_address,
     candidate_addresses,
     check_candidates,
+    drop_mdns_candidates,
     h264_profile_ok,
     parse_media_sections,
     pick_codec,
@@ -126,3 +127,11 @@ def test_candidates_are_listed_checked_and_announced() -> None:
     assert "50001 typ host" in rewritten
     v6 = announce_address(OFFER.replace("\r\n", "\n"), "2001:db8::1")
     assert "c=IN IP6 2001:db8::1" in v6 and "\r\n" not in v6
+
+
+def test_mdns_candidates_are_dropped() -> None:
+    sdp = OFFER.replace("192.168.1.5 50001", "1f2e3d4c-aaaa-bbbb.local 50001")
+    out = drop_mdns_candidates(sdp)
+    assert candidate_addresses(out) == ["192.168.1.5"]
+    assert out.count("\r\n") == sdp.count("\r\n") - 1
+    assert drop_mdns_candidates(OFFER) == OFFER

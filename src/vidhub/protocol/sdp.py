@@ -27,6 +27,7 @@ __all__ = [
     "announce_address",
     "candidate_addresses",
     "check_candidates",
+    "drop_mdns_candidates",
     "h264_profile_ok",
     "parse_media_sections",
     "pick_codec",
@@ -253,6 +254,24 @@ def check_candidates(sdp: str, allowed: Iterable[str]) -> None:
     for addr in candidate_addresses(sdp):
         if addr not in allowed_set:
             raise SdpError(f"local candidate on unexpected address {addr}")
+
+
+def drop_mdns_candidates(sdp: str) -> str:
+    """Remove ``a=candidate`` lines whose address is an mDNS name (``*.local``).
+
+    Resolving them needs multicast, which a server may not have (and aioice would wait on
+    it). The browser is reached anyway: its connectivity checks reveal its address as a
+    peer-reflexive candidate.
+    """
+    sep = "\r\n" if "\r\n" in sdp else "\n"
+    kept = []
+    for line in sdp.split(sep):
+        if line.startswith("a=candidate:"):
+            bits = line.split()
+            if len(bits) >= 5 and bits[4].lower().endswith(".local"):
+                continue
+        kept.append(line)
+    return sep.join(kept)
 
 
 def announce_address(sdp: str, announced: str) -> str:

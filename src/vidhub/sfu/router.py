@@ -27,13 +27,14 @@ from aiortc import (
 )
 from aiortc.sdp import candidate_from_sdp
 
-from vidhub.errors import BadRequest, Conflict, NotAcceptable, NotFound
+from vidhub.errors import BadRequest, Conflict, NotAcceptable, NotFound, VidhubError
 from vidhub.protocol.sdp import (
     MediaSection,
     SdpCodec,
     SdpError,
     announce_address,
     check_candidates,
+    drop_mdns_candidates,
     parse_media_sections,
     pick_codec,
 )
@@ -156,7 +157,12 @@ class Router:
         answer = await pc.createAnswer()
         await pc.setLocalDescription(answer)
         sdp: str = pc.localDescription.sdp
-        check_candidates(sdp, aiortc_glue.host_addresses())
+        try:
+            check_candidates(sdp, aiortc_glue.host_addresses())
+        except SdpError as exc:
+            # A server-side policy breach (sfu.md §4), not the client's fault: never send it.
+            log.error("refusing to send an answer: %s", exc)
+            raise VidhubError("media address policy violated") from exc
         if self._announced:
             sdp = announce_address(sdp, self._announced)
         return sdp
@@ -191,6 +197,7 @@ class Router:
 
     @staticmethod
     async def _apply_offer(pc: RTCPeerConnection, offer_sdp: str) -> None:
+        offer_sdp = drop_mdns_candidates(offer_sdp)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except Exception as exc:  # aiortc raises ValueError/OperationError/asserts on bad SDP
@@ -208,6 +215,7 @@ class Router:
             BadRequest: malformed SDP, or no forwardable codec for an offered track.
             Conflict: ``producer_id`` is already in use.
             NotAcceptable: the router is closed.
+            VidhubError: the answer would announce an address outside the media addresses.
         """
         self._check_open(producer_id)
         sections = self._sections(offer_sdp)
@@ -238,10 +246,8 @@ class Router:
             sdp = await self._answer(pc)
             if self._closed:
                 raise NotAcceptable("media router is closed")
-        except BaseException as exc:
+        except BaseException:
             await leg.close()
-            if isinstance(exc, SdpError):
-                raise _sdp_error(exc) from exc
             raise
         finally:
             self._busy.discard(producer_id)
@@ -296,10 +302,8 @@ class Router:
             sdp = await self._answer(pc)
             if self._closed or pub.closed:
                 raise NotAcceptable("producer closed during negotiation")
-        except BaseException as exc:
+        except BaseException:
             await leg.close()
-            if isinstance(exc, SdpError):
-                raise _sdp_error(exc) from exc
             raise
         finally:
             self._busy.discard(consumer_id)
