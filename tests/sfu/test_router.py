@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription, VideoStreamTrack
 from tests.sfu.bots import PublisherBot, SubscriberBot, wait_for
 
 from vidhub.errors import BadRequest, Conflict, NotAcceptable, NotFound, VidhubError
@@ -333,3 +333,28 @@ async def test_offer_with_mdns_candidates_connects(router: Router) -> None:
     await pub.pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
     await wait_for(pub.connected, CONNECT_S)
     await pub.close()
+
+
+async def test_extra_sections_are_answered_inactive(router: Router) -> None:
+    pub = PublisherBot(router, "pub")
+    second = VideoStreamTrack()
+    pub.pc.addTransceiver(second, direction="sendonly")  # a second camera: not forwarded
+    answer = await pub.start()
+    assert [(s.kind, s.direction) for s in parse_media_sections(answer)] == [
+        ("video", "recvonly"),
+        ("audio", "recvonly"),
+        ("video", "inactive"),
+    ]
+    await wait_for(pub.connected, CONNECT_S)
+    sub = SubscriberBot(router, "sub", "pub")
+    sub.pc.addTransceiver("video", direction="recvonly")
+    sub_answer = await sub.start()
+    assert [(s.kind, s.direction) for s in parse_media_sections(sub_answer)] == [
+        ("video", "sendonly"),
+        ("audio", "sendonly"),
+        ("video", "inactive"),
+    ]
+    await wait_for(sub.first_video, CONNECT_S)
+    await sub.close()
+    await pub.close()
+    second.stop()

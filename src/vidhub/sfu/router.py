@@ -219,27 +219,35 @@ class Router:
         """
         self._check_open(producer_id)
         sections = self._sections(offer_sdp)
-        plan: list[tuple[MediaSection, SdpCodec]] = []
+        # One entry per audio/video m-section, in offer order: the codec to receive, or
+        # None for a section answered "inactive" (not sending, or a second track of a kind).
+        # Pre-creating every transceiver keeps aiortc from adding default (decoding) ones.
+        plan: list[tuple[MediaSection, SdpCodec | None]] = []
+        kinds: set[str] = set()
         for section in sections:
-            if section.direction not in ("sendonly", "sendrecv") or section.port == 0:
+            sending = section.direction in ("sendonly", "sendrecv") and section.port != 0
+            if not sending or section.kind in kinds:
+                plan.append((section, None))
                 continue
-            if any(s.kind == section.kind for s, _ in plan):
-                continue  # one track per kind per publisher, as OpenVidu publishes
             codec = pick_codec(section, self._forced)
             if codec is None or not preferences_for(section.kind, codec):
                 raise BadRequest(f"no supported {section.kind} codec in the offer")
+            kinds.add(section.kind)
             plan.append((section, codec))
-        if not plan:
+        if not kinds:
             raise BadRequest("SDP offer sends no audio or video")
         self._busy.add(producer_id)
         pc = self._new_pc()
         leg = PublisherLeg(producer_id, pc)
         try:
             transceivers: list[tuple[RTCRtpTransceiver, SdpCodec]] = []
-            for section, codec in plan:
+            for section, maybe_codec in plan:
+                if maybe_codec is None:
+                    pc.addTransceiver(section.kind, direction="inactive")
+                    continue
                 t = pc.addTransceiver(section.kind, direction="recvonly")
-                t.setCodecPreferences(preferences_for(section.kind, codec))
-                transceivers.append((t, codec))
+                t.setCodecPreferences(preferences_for(section.kind, maybe_codec))
+                transceivers.append((t, maybe_codec))
             await self._apply_offer(pc, offer_sdp)
             for t, codec in transceivers:
                 leg.producers[t.kind] = Producer(producer_id, t.kind, codec, t.receiver)
@@ -274,24 +282,35 @@ class Router:
         if pub is None or pub.closed:
             raise NotFound(f"no producer {producer_id}")
         sections = self._sections(offer_sdp)
-        wanted: list[Producer] = []
+        # Per audio/video m-section in offer order: the producer it receives, or None
+        # (answered "inactive").
+        wanted: list[tuple[MediaSection, Producer | None]] = []
         for section in sections:
             producer = pub.producers.get(section.kind)
-            if producer is None or producer in wanted or producer.closed:
-                continue
-            if section.direction in ("recvonly", "sendrecv") and section.port != 0:
-                wanted.append(producer)
-        if not wanted:
+            receiving = section.direction in ("recvonly", "sendrecv") and section.port != 0
+            if (
+                producer is None
+                or producer.closed
+                or not receiving
+                or any(p is producer for _, p in wanted)
+            ):
+                wanted.append((section, None))
+            else:
+                wanted.append((section, producer))
+        if all(p is None for _, p in wanted):
             raise BadRequest("SDP offer receives none of the producer's tracks")
         self._busy.add(consumer_id)
         pc = self._new_pc()
         leg = SubscriberLeg(consumer_id, producer_id, pc)
         try:
             pairs: list[tuple[RTCRtpTransceiver, Producer]] = []
-            for producer in wanted:
-                t = pc.addTransceiver(producer.kind, direction="sendonly")
-                t.setCodecPreferences(preferences_for(producer.kind, producer.codec))
-                pairs.append((t, producer))
+            for section, maybe_producer in wanted:
+                if maybe_producer is None:
+                    pc.addTransceiver(section.kind, direction="inactive")
+                    continue
+                t = pc.addTransceiver(section.kind, direction="sendonly")
+                t.setCodecPreferences(preferences_for(section.kind, maybe_producer.codec))
+                pairs.append((t, maybe_producer))
             await self._apply_offer(pc, offer_sdp)
             for t, producer in pairs:
                 if t.mid is None:
