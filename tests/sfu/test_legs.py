@@ -7,7 +7,7 @@ from typing import Any, cast
 import pytest
 from pyee.asyncio import AsyncIOEventEmitter
 
-from vidhub.sfu.legs import PublisherLeg
+from vidhub.sfu.legs import PublisherLeg, SubscriberLeg
 
 
 class FakePc(AsyncIOEventEmitter):
@@ -43,3 +43,24 @@ async def test_failure_is_reported_once_and_listener_errors_are_contained(
     await leg.close()
     await leg.close()
     assert pc.closed == 1
+
+
+class FakeConsumer:
+    def __init__(self) -> None:
+        self.closed = 0
+
+    def close(self) -> None:
+        self.closed += 1
+
+
+async def test_subscriber_leg_stops_forwarding_when_its_transport_fails() -> None:
+    pc = FakePc()
+    leg = SubscriberLeg("sub", "pub", cast(Any, pc))
+    consumer = FakeConsumer()
+    leg.consumers.append(cast(Any, consumer))
+    pc.connectionState = "connecting"
+    await leg._on_state()
+    assert consumer.closed == 0
+    pc.connectionState = "failed"
+    await leg._on_state()
+    assert consumer.closed == 1

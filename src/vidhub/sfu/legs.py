@@ -34,8 +34,14 @@ class Leg:
         self._failed_reported = False
         pc.on("connectionstatechange", self._on_state)
 
+    def _connection_lost(self) -> None:
+        """The transport is gone for good (aiortc has no ICE restart): stop media now."""
+
     async def _on_state(self) -> None:
-        if self.pc.connectionState == "failed" and not self._failed_reported:
+        state = self.pc.connectionState
+        if state in ("failed", "closed"):
+            self._connection_lost()
+        if state == "failed" and not self._failed_reported:
             self._failed_reported = True
             if self.on_failed is not None:
                 try:
@@ -83,6 +89,10 @@ class SubscriberLeg(Leg):
         super().__init__(leg_id, pc)
         self.producer_leg_id = producer_leg_id
         self.consumers: list[Consumer] = []
+
+    def _connection_lost(self) -> None:
+        for consumer in self.consumers:
+            consumer.close()  # unregisters from its producer at once
 
     async def close(self) -> None:
         """Unregister every consumer synchronously, then close the PC."""
