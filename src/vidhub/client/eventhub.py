@@ -20,34 +20,26 @@ Differences from ftrack_api, all deliberate:
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
-import platform
 import queue
 import threading
 import time
-import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlparse
 
 import requests
 import websocket
 
+from vidhub.client.eventhub_core import RESUME_HEADER, HubCore
 from vidhub.client.eventhub_types import (
     Event,
     EventHubConnectionError,
-    EventHubPacketError,
     NotFoundError,
-    NotUniqueError,
     ServerDetails,
     SocketIoSession,
     Subscriber,
-    decode_wire_event,
     encode_wire_event,
 )
-from vidhub.protocol.expression import ExpressionError, compile_expression
 from vidhub.protocol.ftrack_event import EVENT_NAME
 from vidhub.protocol.socketio09 import (
     Ack,
@@ -58,18 +50,14 @@ from vidhub.protocol.socketio09 import (
     PacketError,
     SocketIoProtocol,
     encode_event,
-    parse_handshake_body,
 )
 
-__all__ = ["EventHub", "ServerDetails", "SocketIoSession"]
+__all__ = ["RESUME_HEADER", "EventHub", "ServerDetails", "SocketIoSession"]
 
 log = logging.getLogger("vidhub.client.EventHub")
 
-RESUME_HEADER = "vidhub-resume"
-_SEEN_IDS = 2048
 
-
-class EventHub:
+class EventHub(HubCore):
     """Manage routing of events through a vidhub (or ftrack) event server.
 
     Args:
@@ -94,56 +82,13 @@ class EventHub:
         *,
         resume: bool = False,
     ) -> None:
-        parsed = urlparse(server_url)
-        if not parsed.scheme or not parsed.hostname:
-            raise ValueError(f"could not determine scheme and hostname from {server_url!r}")
-        self.server = ServerDetails(parsed.scheme, parsed.hostname, parsed.port)
-        self.id = uuid.uuid4().hex
-        self._api_user = api_user
-        self._api_key = api_key
-        self._headers = dict(headers or {})
-        self._cookies = dict(cookies or {})
-        self._resume = resume
+        super().__init__(server_url, api_user, api_key, headers, cookies, resume=resume)
         self._connection: websocket.WebSocket | None = None
-        self._connection_initialised = False
-        self._intentional_disconnect = False
-        self._subscribers: list[Subscriber] = []
-        self._reply_callbacks: dict[str, Callable[[Event], Any]] = {}
-        self._packet_callbacks: dict[int, Callable[[dict[str, Any]], None]] = {}
         self._event_queue: queue.Queue[Event] = queue.Queue()
-        self._event_send_queue: list[Event] = []
-        self._ack_ids = itertools.count(1)  # never reset, even across reconnects (§2.1)
         self._send_lock = threading.RLock()
         self._reader: threading.Thread | None = None
-        self._session: SocketIoSession | None = None
-        self._last_event_id: str | None = None
-        self._seen: OrderedDict[str, None] = OrderedDict()
-        self._auto_reconnect_attempts = 30
-        self._auto_reconnect_delay = 10.0
-
-    # ------------------------------------------------------------------ addresses
-
-    def get_server_url(self) -> str:
-        """``scheme://host[:port]`` of the event server."""
-        return f"{self.server.scheme}://{self.get_network_location()}"
-
-    def get_network_location(self) -> str:
-        """``host[:port]``."""
-        host = self.server.hostname
-        if ":" in host:
-            host = f"[{host}]"
-        return host if self.server.port is None else f"{host}:{self.server.port}"
-
-    @property
-    def secure(self) -> bool:
-        """Whether the connection uses TLS (scheme ``https``)."""
-        return self.server.scheme == "https"
 
     # ------------------------------------------------------------------ connection
-
-    def init_connection(self) -> None:
-        """Mark the hub initialised, so publishes queue until :meth:`connect` succeeds."""
-        self._connection_initialised = True
 
     @property
     def connected(self) -> bool:
@@ -152,27 +97,14 @@ class EventHub:
         return conn is not None and bool(conn.connected)
 
     def _handshake(self) -> SocketIoSession:
-        headers = {"ftrack-user": self._api_user, "ftrack-api-key": self._api_key}
-        headers.update(self._headers)
-        if self._resume:
-            prev = self._session.id if self._session else ""
-            headers[RESUME_HEADER] = f"{prev}:{self._last_event_id or ''}" if prev else "new"
-        url = f"{self.get_server_url()}/socket.io/1/"
+        url = self._handshake_url()
         try:
-            resp = requests.get(url, headers=headers, cookies=self._cookies, timeout=60)
+            resp = requests.get(
+                url, headers=self._handshake_headers(), cookies=self._cookies, timeout=60
+            )
         except requests.RequestException as exc:
             raise EventHubConnectionError(f"Failed to connect to event server at {url}") from exc
-        if resp.status_code != 200:
-            raise EventHubConnectionError(
-                f"Failed to connect to event server at {url}: status {resp.status_code}"
-            )
-        try:
-            sid, heartbeat, _, transports = parse_handshake_body(resp.text)
-        except PacketError as exc:
-            raise EventHubConnectionError(f"bad handshake from {url}: {exc}") from exc
-        if "websocket" not in transports:
-            raise EventHubConnectionError("Server does not support websocket sessions.")
-        return SocketIoSession(sid, heartbeat, transports)
+        return self._parse_handshake(resp.status_code, resp.text)
 
     def connect(self) -> None:
         """Handshake, open the socket, (re)send every subscription, flush queued publishes.
@@ -184,8 +116,7 @@ class EventHub:
             raise EventHubConnectionError("Already connected.")
         self._intentional_disconnect = False
         session = self._handshake()
-        scheme = "wss" if self.secure else "ws"
-        url = f"{scheme}://{self.get_network_location()}/socket.io/1/websocket/{session.id}"
+        url = self._websocket_url(session.id)
         cookie = ";".join(f"{k}={v}" for k, v in self._cookies.items()) or None
         try:
             conn = websocket.create_connection(
@@ -200,10 +131,7 @@ class EventHub:
             target=self._read_loop, args=(conn,), name="vidhub-eventhub-reader", daemon=True
         )
         self._reader.start()
-        if self.get_subscriber_by_identifier(self.id) is None:
-            self._add_subscriber(
-                "topic=ftrack.meta.reply", self._handle_reply, {"id": self.id}, 100
-            )
+        self._ensure_reply_subscriber(self._handle_reply)
         for subscriber in list(self._subscribers):
             self._notify_subscribe(subscriber)
         queued, self._event_send_queue = self._event_send_queue, []
@@ -284,22 +212,9 @@ class EventHub:
 
     def _on_packet(self, item: object) -> None:
         if isinstance(item, EventReceived):
-            if len(item.args) != 1:
-                return
-            try:
-                event = decode_wire_event(item.args[0])
-            except EventHubPacketError as exc:
-                log.error("Failed to convert payload into event: %s", exc)
-                return
-            eid = event["id"]
-            if self._resume and isinstance(eid, str):
-                if eid in self._seen:
-                    return  # replayed twice: at most once
-                self._seen[eid] = None
-                if len(self._seen) > _SEEN_IDS:
-                    self._seen.popitem(last=False)
-                self._last_event_id = eid
-            self._event_queue.put(event)
+            event = self._accept_received(item.args)
+            if event is not None:
+                self._event_queue.put(event)
         elif isinstance(item, Ack):
             callback = self._packet_callbacks.pop(item.ack_id, None)
             if callback is not None:
@@ -365,13 +280,6 @@ class EventHub:
 
     # ------------------------------------------------------------------ subscribers
 
-    def get_subscriber_by_identifier(self, identifier: str) -> Subscriber | None:
-        """The local subscriber with that id, or None."""
-        for subscriber in self._subscribers:
-            if subscriber.metadata.get("id") == identifier:
-                return subscriber
-        return None
-
     def subscribe(
         self,
         subscription: str,
@@ -395,26 +303,8 @@ class EventHub:
             log.debug("not connected: the server learns of %s on connect", metadata["id"])
         return str(metadata["id"])
 
-    def _add_subscriber(
-        self,
-        subscription: str,
-        callback: Callable[[Event], Any] | None,
-        metadata: dict[str, Any],
-        priority: int,
-    ) -> Subscriber:
-        metadata.setdefault("id", uuid.uuid4().hex)
-        if self.get_subscriber_by_identifier(metadata["id"]) is not None:
-            raise NotUniqueError(f"subscriber with identifier {metadata['id']} already exists")
-        sub = Subscriber(subscription, callback, metadata, priority)
-        self._subscribers.append(sub)
-        return sub
-
     def _notify_subscribe(self, sub: Subscriber) -> None:
-        event = Event(
-            topic="ftrack.meta.subscribe",
-            data={"subscriber": sub.metadata, "subscription": sub.subscription.text},
-        )
-        self._publish(event, callback=lambda r: self._on_ack("subscribe", r))
+        self._publish(self._subscribe_event(sub), callback=lambda r: self._on_ack("subscribe", r))
 
     def unsubscribe(self, subscriber_identifier: str) -> None:
         """Remove a subscriber locally and tell the server if connected.
@@ -426,9 +316,10 @@ class EventHub:
         if sub is None:
             raise NotFoundError(f"cannot unsubscribe missing subscriber {subscriber_identifier}")
         self._subscribers.remove(sub)
-        event = Event(topic="ftrack.meta.unsubscribe", data={"subscriber": sub.metadata})
         try:
-            self._publish(event, callback=lambda r: self._on_ack("unsubscribe", r))
+            self._publish(
+                self._unsubscribe_event(sub), callback=lambda r: self._on_ack("unsubscribe", r)
+            )
         except EventHubConnectionError:
             log.debug("not connected: unsubscribe of %s not sent", subscriber_identifier)
 
@@ -448,26 +339,7 @@ class EventHub:
             with contextlib.suppress(NotFoundError):
                 self.unsubscribe(identifier)
 
-    @staticmethod
-    def _on_ack(what: str, response: dict[str, Any]) -> None:
-        if response.get("success") is not True:
-            log.warning("server refused %s: %s", what, response.get("message", ""))
-
     # ------------------------------------------------------------------ publishing
-
-    def _own_source(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "user": {"username": self._api_user},
-            "host": platform.node(),
-        }
-
-    def _prepare_event(self, event: Event) -> None:
-        source = event["source"]
-        if not isinstance(source, dict):
-            source = event["source"] = {}
-        for key, value in self._own_source().items():
-            source.setdefault(key, value)
 
     def publish(
         self,
@@ -497,14 +369,7 @@ class EventHub:
         self, source_event: Event, data: Any, source: dict[str, Any] | None = None
     ) -> Any:
         """Publish a ``ftrack.meta.reply`` targeted at the publisher of ``source_event``."""
-        reply = Event(
-            topic="ftrack.meta.reply",
-            data=data,
-            source=source,
-            target=f"id={source_event['source']['id']}",
-            in_reply_to_event=source_event["id"],
-        )
-        return self.publish(reply)
+        return self.publish(self._reply_event(source_event, data, source))
 
     def _publish(
         self,
@@ -523,7 +388,7 @@ class EventHub:
             raise EventHubConnectionError("Cannot publish event as not connected.")
         if on_reply is not None:
             self._reply_callbacks[event["id"]] = on_reply
-        ack_id = next(self._ack_ids)
+        ack_id = self._take_ack_id()
         self._packet_callbacks[ack_id] = callback or (lambda r: self._on_ack("publish", r))
         try:
             self._send_frame(encode_event(EVENT_NAME, [encode_wire_event(event)], ack_id))
@@ -536,20 +401,8 @@ class EventHub:
     # ------------------------------------------------------------------ dispatch
 
     def _handle(self, event: Event, synchronous: bool = False) -> list[Any]:
-        target = event.get("target")
-        expr = None
-        if target:
-            try:
-                expr = compile_expression(target)
-            except ExpressionError:
-                log.exception("Cannot handle event as failed to parse event target")
-                return []
         results: list[Any] = []
-        for sub in sorted(self._subscribers, key=lambda s: s.priority):
-            if expr is not None and not expr.matches(sub.metadata):
-                continue
-            if not sub.interested_in(event):
-                continue
+        for sub in self._interested(event):
             try:
                 response = sub.callback(event)  # type: ignore[misc]
             except Exception:
