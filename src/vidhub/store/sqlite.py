@@ -1,6 +1,8 @@
 """SQLite store engine (the default): the memory engine plus write-through to one file.
 
-Theory of operation: all reads are served from RAM; every mutation is written to SQLite and
+Theory of operation: all reads are served from RAM; each row's body is the very record the
+memory engine holds (orjson bytes of :mod:`vidhub.store.records`), so a write encodes once.
+Every mutation is written to SQLite and
 committed before the method returns, so an acknowledged change survives ``kill -9``. The
 database runs in WAL mode with ``synchronous=NORMAL`` by default: a commit is a single append
 to the WAL, safe against process death; ``durability="full"`` adds an fsync per commit, which
@@ -13,15 +15,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from vidhub.core.models import Connection, ConnectionId, Session, SessionId
-from vidhub.protocol import jsoncodec
+from vidhub.core.models import ConnectionId, SessionId
 from vidhub.store.memory import MemoryStore
-from vidhub.store.records import (
-    connection_from_dict,
-    connection_to_dict,
-    session_from_dict,
-    session_to_dict,
-)
 
 __all__ = ["SqliteStore"]
 
@@ -69,12 +64,12 @@ class SqliteStore(MemoryStore):
             raise RuntimeError(f"{self._path}: unsupported schema version {row[0]}")
         self._db = db
         sessions = [
-            session_from_dict(jsoncodec.loads(b))
-            for (b,) in db.execute("SELECT body FROM sessions ORDER BY seq")
+            (SessionId(sid), bytes(b))
+            for sid, b in db.execute("SELECT id, body FROM sessions ORDER BY seq")
         ]
         conns = [
-            connection_from_dict(jsoncodec.loads(b))
-            for (b,) in db.execute("SELECT body FROM connections ORDER BY seq")
+            (SessionId(sid), bytes(b))
+            for sid, b in db.execute("SELECT session_id, body FROM connections ORDER BY seq")
         ]
         seqs = db.execute(
             "SELECT MAX(m) FROM (SELECT MAX(seq) m FROM sessions "
@@ -98,10 +93,10 @@ class SqliteStore(MemoryStore):
         self._seq += 1
         return self._seq
 
-    def _persist_session(self, session: Session) -> None:
+    def _persist_session(self, session_id: SessionId, blob: bytes) -> None:
         self._exec(
             "INSERT INTO sessions (id, seq, body) VALUES (?, ?, ?)",
-            (session.id, self._next(), jsoncodec.dumps_bytes(session_to_dict(session))),
+            (session_id, self._next(), blob),
         )
 
     def _persist_session_deleted(self, session_id: SessionId) -> None:
@@ -112,16 +107,13 @@ class SqliteStore(MemoryStore):
             self._db.execute("DELETE FROM connections WHERE session_id = ?", (session_id,))
             self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
-    def _persist_connection(self, conn: Connection) -> None:
+    def _persist_connection(
+        self, session_id: SessionId, conn_id: ConnectionId, blob: bytes
+    ) -> None:
         self._exec(
             "INSERT INTO connections (session_id, id, seq, body) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (session_id, id) DO UPDATE SET body = excluded.body",
-            (
-                conn.session_id,
-                conn.id,
-                self._next(),
-                jsoncodec.dumps_bytes(connection_to_dict(conn)),
-            ),
+            (session_id, conn_id, self._next(), blob),
         )
 
     def _persist_connection_deleted(self, session_id: SessionId, conn_id: ConnectionId) -> None:
