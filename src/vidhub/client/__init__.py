@@ -1,6 +1,7 @@
 """The vidhub Python SDK: OpenVidu, EventHub, Websocket, Participant. Speaks only the wire."""
 
 from vidhub.client.eventhub import EventHub as EventHub
+from vidhub.client.eventhub_async import AsyncEventHub as AsyncEventHub
 from vidhub.client.eventhub_types import Event as Event
 from vidhub.client.openvidu import OpenVidu as OpenVidu
 from vidhub.client.openvidu_async import AsyncOpenVidu as AsyncOpenVidu
