@@ -224,6 +224,14 @@ def test_detach_drops_registrations(hub: Hub) -> None:
     assert box_b.events() == []
 
 
+def test_frames_after_a_drop_change_nothing(hub: Hub) -> None:
+    a, box = open_(hub, "a")
+    hub.detach(a, box)
+    result = hub.handle(a, [sub("late", "topic=t")])
+    assert not result.success
+    assert hub.subscription_count == 0
+
+
 def test_slow_consumer_is_closed_and_others_still_served(hub: Hub) -> None:
     slow_box = FakeOutbox(capacity=2)
     slow = hub.open("slow", "u", slow_box)

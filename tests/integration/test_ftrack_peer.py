@@ -7,12 +7,15 @@ slices until the condition holds or a deadline passes.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+import websocket
 
 ftrack_hub = pytest.importorskip("ftrack_api.event.hub")
 ftrack_base = pytest.importorskip("ftrack_api.event.base")
@@ -193,6 +196,42 @@ def test_subscriptions_made_before_connect_are_sent_once_connected(
     hubs.append(hub)
     assert pump([hub], lambda: len(got) == 1 and not hub._packet_callbacks)
     assert pump([hub], lambda: len(got) > 1, 300 * MS) is False
+
+
+def test_a_misbehaving_peer_leaves_ftrack_clients_unaffected(
+    shared_server: ServerProcess, hubs: list[Any]
+) -> None:
+    a = connected_hub(shared_server, hubs)
+    b = connected_hub(shared_server, hubs, "bob")
+    got: list[Any] = []
+    b.subscribe("topic=test.robust", got.append)
+    assert pump([b], acked(b))
+    body = requests.get(
+        shared_server.url + "/socket.io/1/",
+        headers={"ftrack-user": "mallory", "ftrack-api-key": shared_server.secret},
+        timeout=5,
+    ).text
+    rogue = websocket.create_connection(
+        f"ws://127.0.0.1:{shared_server.port}/socket.io/1/websocket/{body.split(':')[0]}",
+        timeout=5,
+    )
+    try:
+        assert rogue.recv() == "1::"
+        for frame in ["", "8::", "9::", "5:::{broken", "5:1+::[]", "6:::x", "2:"]:
+            rogue.send(frame)
+        sub = {"subscriber": {"id": "r"}, "subscription": "topic=(("}
+        rogue.send(
+            '5:2+::{"name":"ftrack.event","args":[{"topic":"ftrack.meta.subscribe","data":'
+            + json.dumps(sub)
+            + "}]}"
+        )
+        nacks = [rogue.recv(), rogue.recv()]
+        assert all('"success":false' in n for n in nacks)
+        rogue.send_binary(b"\xff\x00")
+        a.publish(Event(topic="test.robust", data={"n": "1"}))
+        assert pump([a, b], lambda: len(got) == 1)
+    finally:
+        rogue.close()
 
 
 def test_bad_credentials_fail_to_connect(shared_server: ServerProcess) -> None:

@@ -14,6 +14,8 @@ hub answers with an :class:`AckResult` that the edge turns into ``6:::<n>+[...]`
   before :meth:`Hub.handle` returns, so each publisher's events reach every recipient in
   publish order, and a subscribe takes effect before the next packet of the same socket.
 - Priorities and ``stop()`` are client-side; the hub never sees them.
+- Events are routed unchanged: ``id``, ``source`` (including ``source.user``, which is trusted
+  as sent) and ``sent`` are the publisher's.
 
 Beyond ftrack: sessions opened with ``resumable=True`` park instead of dying when their socket
 goes (see :mod:`vidhub.hub.session`); :meth:`Hub.resume` rebinds one to a new socket and
@@ -217,6 +219,8 @@ class Hub:
 
         Never raises for bad input: the result says what to ack.
         """
+        if session.closed:  # frames still in flight from a socket the hub already dropped
+            return AckResult(False, "session closed")
         if len(args) != 1:
             return AckResult(False, "an ftrack.event packet carries exactly one event")
         try:
