@@ -185,3 +185,73 @@ async def test_hub_is_published_as_server_event_publisher(hubclient: Client) -> 
     body = jsoncodec.loads((await recv(ws))[4:])
     assert body["args"][0]["source"]["id"] == "vidhub-server"
     await ws.close()
+
+
+async def test_an_internal_error_is_a_negative_ack_not_a_dropped_socket(
+    hubclient: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hub = hubclient.app[EVENTHUB].hub
+    ws = await open_socket(hubclient)
+    real = hub.handle
+    calls = 0
+
+    def flaky(session: Any, args: list[Any]) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise RuntimeError("boom")
+        return real(session, args)
+
+    monkeypatch.setattr(hub, "handle", flaky)
+    await ws.send_str(packet(1, "t.x"))
+    assert await recv(ws) == '6:::1+[{"success":false,"message":"internal error"}]'
+    await ws.send_str(packet(2, "t.x"))
+    assert await recv(ws) == '6:::2+[{"success":true}]'
+    await ws.close()
+
+
+class FakeTransport(asyncio.WriteTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffered = 0
+        self.written: list[bytes] = []
+
+    def get_write_buffer_size(self) -> int:
+        return self.buffered
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+
+class FakeWs:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed = False
+        self.release = asyncio.Event()
+
+    async def send_str(self, text: str) -> None:
+        await self.release.wait()  # a transport that does not drain until told
+        self.sent.append(text)
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_socket_outbox_writes_direct_then_queues_then_refuses() -> None:
+    from vidhub.server.eventhub import _FrameCache, _Socket
+
+    transport, ws = FakeTransport(), FakeWs()
+    sock = _Socket(ws, transport, _FrameCache(), 2, 0.0)  # type: ignore[arg-type]
+    assert sock.send("1::")
+    assert transport.written == [b"\x81\x031::"]  # one unmasked text frame
+    transport.buffered = 10**9  # the peer stopped reading
+    assert sock.send("a") and sock.send("b")
+    assert sock.send("c") is False  # beyond max_frames: a slow consumer
+    sock.close("slow consumer")
+    ws.release.set()
+    assert sock._writer is not None
+    await asyncio.wait_for(sock._writer, WAIT)
+    assert ws.sent == ["0::"] and ws.closed  # queued frames dropped, 0:: then close

@@ -10,8 +10,9 @@ Theory of operation.
   text frame is decoded with :mod:`vidhub.protocol.socketio09` and each ``ftrack.event`` goes
   to :meth:`Hub.handle`, strictly in order; every ``5:<n>+`` gets ``6:::<n>+[{...}]``.
   A malformed frame is logged and skipped: other clients never notice.
-- Frames to a socket go through :class:`_Socket`, a bounded outbox drained by a writer task
-  started only while frames are waiting (idle sockets cost no task).
+- Frames to a socket go through :class:`_Socket`: written straight to the transport while it
+  keeps up, else queued (bounded) behind a writer task that waits for it to drain; an idle
+  socket costs no task.
 - One loop per app sends ``2::`` every ``HEARTBEAT_INTERVAL_S``, closes sockets silent for
   longer than the advertised heartbeat timeout, and expires parked sessions and stale sids.
 - Every server-initiated close (kick, silence, shutdown) sends ``0::`` first, so the ftrack
@@ -59,6 +60,8 @@ RESUME_QUERY = "vidhub_resume"
 MAX_PENDING = 10_000
 #: Frames the edge accepts beyond ``max_frame_bytes`` only to refuse them politely.
 _HARD_FRAME_FACTOR = 4
+#: Bytes waiting in a socket's transport above which frames queue behind a draining writer.
+_HIGH_WATER = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,13 +73,66 @@ class _Pending:
     last_event_id: str | None
 
 
+class _FrameCache:
+    """Encodes a text frame to WebSocket bytes once per fan-out, not once per recipient.
+
+    The hub hands the same ``str`` object to every recipient of one event in a row, so one
+    remembered (text, bytes) pair is enough.
+    """
+
+    __slots__ = ("_bytes", "_text")
+
+    def __init__(self) -> None:
+        self._text: str | None = None
+        self._bytes = b""
+
+    def frame(self, text: str) -> bytes:
+        if text is self._text:
+            return self._bytes
+        data = text.encode()
+        n = len(data)
+        if n < 126:
+            head = bytes((0x81, n))  # FIN + text opcode; server frames are not masked
+        elif n < 65536:
+            head = b"\x81\x7e" + n.to_bytes(2, "big")
+        else:
+            head = b"\x81\x7f" + n.to_bytes(8, "big")
+        self._text, self._bytes = text, head + data
+        return self._bytes
+
+
 class _Socket:
-    """One WebSocket as the hub's outbox: bounded queue, lazy writer, ``0::`` before close."""
+    """One WebSocket as the hub's outbox, ``0::`` before any close of ours.
 
-    __slots__ = ("_closing", "_queue", "_writer", "last_seen", "max_frames", "reason", "ws")
+    Fast path: while nothing is queued and the transport's buffer is small, a frame is
+    written straight to the transport (one ``write``, no task). Otherwise frames queue (up
+    to ``max_frames``: beyond that the socket is a slow consumer) and a writer task sends
+    them through aiohttp, which waits for the transport to drain.
+    """
 
-    def __init__(self, ws: web.WebSocketResponse, max_frames: int, now: float) -> None:
+    __slots__ = (
+        "_cache",
+        "_closing",
+        "_queue",
+        "_writer",
+        "last_seen",
+        "max_frames",
+        "reason",
+        "transport",
+        "ws",
+    )
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.BaseTransport | None,
+        cache: _FrameCache,
+        max_frames: int,
+        now: float,
+    ) -> None:
         self.ws = ws
+        self.transport = transport if isinstance(transport, asyncio.WriteTransport) else None
+        self._cache = cache
         self.max_frames = max_frames
         self._queue: deque[str] = deque()
         self._writer: asyncio.Task[None] | None = None
@@ -87,11 +143,18 @@ class _Socket:
     def send(self, frame: str) -> bool:
         if self._closing:
             return True
-        if len(self._queue) >= self.max_frames:
-            return False
-        self._queue.append(frame)
-        if self._writer is None:
+        if self._queue or self._writer is not None:
+            if len(self._queue) >= self.max_frames:
+                return False
+            self._queue.append(frame)
+            return True
+        transport = self.transport
+        if transport is None or transport.get_write_buffer_size() > _HIGH_WATER:
+            self._queue.append(frame)
             self._writer = asyncio.get_running_loop().create_task(self._drain())
+            return True
+        if not transport.is_closing():
+            transport.write(self._cache.frame(frame))
         return True
 
     def close(self, reason: str) -> None:
@@ -134,6 +197,7 @@ class EventHubEdge:
         self._keys = tuple(k.encode() for k in keys if k)
         self._pending: dict[str, _Pending] = {}
         self._sockets: dict[str, tuple[_Socket, HubSession]] = {}
+        self._frames = _FrameCache()
         self.heartbeat_interval_s = HEARTBEAT_INTERVAL_S
         self.heartbeat_timeout_s = float(HEARTBEAT_TIMEOUT_S)
 
@@ -197,7 +261,13 @@ class EventHubEdge:
             compress=False,
         )
         await ws.prepare(request)
-        sock = _Socket(ws, limits.max_outbox_frames, self.hub.clock.monotonic())
+        sock = _Socket(
+            ws,
+            request.transport,
+            self._frames,
+            limits.max_outbox_frames,
+            self.hub.clock.monotonic(),
+        )
         sock.send("1::")
         session, missed = self._bind(sid, pending, sock)
         for frame in missed:
@@ -208,7 +278,11 @@ class EventHubEdge:
             async for msg in ws:
                 sock.last_seen = self.hub.clock.monotonic()
                 if msg.type is WSMsgType.TEXT:
-                    self._on_text(sock, session, proto, msg.data)
+                    try:
+                        self._on_text(sock, session, proto, msg.data)
+                    except Exception:  # a bug must not cost the client its socket
+                        log.exception("event hub failed on a frame from %s", session.user)
+                        self._nack_if_possible(sock, msg.data[:64], "internal error")
                 elif msg.type is WSMsgType.BINARY:
                     log.info("ignored a binary frame from %s", session.user)
         finally:
