@@ -813,7 +813,8 @@ def main() -> None:
             "decoded 640x480 frame (joiners decode, in one process)"
         )
         print(
-            f"  one at a time (5 joins): p50 {1000 * statistics.median(alone):.0f} ms, "
+            f"  one at a time (5 joins, 0.5 s apart): "
+            f"p50 {1000 * statistics.median(alone):.0f} ms, "
             f"max {1000 * max(alone):.0f} ms"
         )
         print(

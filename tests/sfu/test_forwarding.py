@@ -220,3 +220,17 @@ async def test_disconnected_port_counts_drops() -> None:
     await _feed(producer, rx, vp8_packet(1, 0, key=True))
     assert consumer.packets_out == 0 and consumer.packets_dropped == 1
     await producer.close()
+
+
+async def test_deferred_pli_is_cancelled_by_an_arriving_keyframe() -> None:
+    producer, rx = await _producer()
+    await _feed(producer, rx, vp8_packet(1, 0))  # learn the SSRC
+    consumer, port, _ = await _consumer(producer)  # start: one PLI at once
+    await wait_for(rx.pli_event, 1.0)
+    producer.request_keyframe()  # inside the window: deferred
+    assert producer._pli_handle is not None
+    await _feed(producer, rx, vp8_packet(2, 3000, key=True))  # the publisher's keyframe
+    assert producer._pli_handle is None and producer.plis_saved == 1
+    assert consumer.keyframes_forwarded == 1 and len(port.sent) == 1
+    assert len(rx.plis) == 1
+    await producer.close()

@@ -9,7 +9,8 @@ it never reaches aiortc's receive loop.
 
 Keyframe requests are coalesced, never dropped: at most one PLI per
 :data:`PLI_INTERVAL_S` per producer; a request inside the window schedules exactly one PLI
-at the window's end.
+at the window's end, which is cancelled if a keyframe arrives before it (that keyframe is
+forwarded to everyone who asked).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class Producer:
         self.bytes_in = 0
         self.keyframe_requests = 0
         self.plis_sent = 0
+        #: Deferred PLIs made unnecessary by a keyframe that arrived first.
+        self.plis_saved = 0
         #: Packets recovered from the publisher's RTX answers and forwarded.
         self.rtx_recovered = 0
         self._closed = False
@@ -135,9 +138,17 @@ class Producer:
         self.packets_in += 1
         self.bytes_in += len(packet.payload)
         fanout = self._fanout
-        if not fanout:
+        if not fanout and self._pli_handle is None:
             return
         keyframe = self._video and is_keyframe(self._codec_name, packet.payload)
+        if keyframe and self._pli_handle is not None:
+            # Every request behind the deferred PLI came before this keyframe, which now
+            # reaches all of them: the PLI would only cost bandwidth.
+            self._pli_handle.cancel()
+            self._pli_handle = None
+            self.plis_saved += 1
+        if not fanout:
+            return
         ntp = current_ntp_time()
         templates: dict[object, bytes] = {}
         mid = packet.extensions.mid
