@@ -23,7 +23,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from vidhub.sfu.router import Router
 
-__all__ = ["PublisherBot", "SubscriberBot", "wait_for"]
+__all__ = ["FrameSink", "PublisherBot", "SubscriberBot", "wait_for"]
 
 
 def _pc() -> RTCPeerConnection:
@@ -73,19 +73,10 @@ class PublisherBot:
         await self.pc.close()
 
 
-class SubscriberBot:
-    """Subscribes ``consumer_id`` to ``producer_id`` and decodes what it receives."""
+class FrameSink:
+    """Decodes every track a PeerConnection receives; records the first real video frame."""
 
-    def __init__(
-        self, router: Router, consumer_id: str, producer_id: str, *, audio: bool = True
-    ) -> None:
-        self.router = router
-        self.id = consumer_id
-        self.producer_id = producer_id
-        self.pc = _pc()
-        self.pc.addTransceiver("video", direction="recvonly")
-        if audio:
-            self.pc.addTransceiver("audio", direction="recvonly")
+    def __init__(self, pc: RTCPeerConnection) -> None:
         self.first_video = asyncio.Event()
         self.first_audio = asyncio.Event()
         self.enough_video = asyncio.Event()
@@ -93,11 +84,10 @@ class SubscriberBot:
         self.audio_frames = 0
         self.width = 0
         self.height = 0
-        self.t_subscribe = 0.0
         self.t_first_video = 0.0
         self.target_frames = 10
         self._tasks: list[asyncio.Task[None]] = []
-        self.pc.on("track", self._on_track)
+        pc.on("track", self._on_track)
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         self._tasks.append(asyncio.ensure_future(self._drain(track)))
@@ -121,6 +111,28 @@ class SubscriberBot:
         except (MediaStreamError, asyncio.CancelledError):
             pass
 
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class SubscriberBot(FrameSink):
+    """Subscribes ``consumer_id`` to ``producer_id`` and decodes what it receives."""
+
+    def __init__(
+        self, router: Router, consumer_id: str, producer_id: str, *, audio: bool = True
+    ) -> None:
+        self.router = router
+        self.id = consumer_id
+        self.producer_id = producer_id
+        self.pc = _pc()
+        self.pc.addTransceiver("video", direction="recvonly")
+        if audio:
+            self.pc.addTransceiver("audio", direction="recvonly")
+        self.t_subscribe = 0.0
+        super().__init__(self.pc)
+
     async def offer(self) -> str:
         await self.pc.setLocalDescription(await self.pc.createOffer())
         sdp: str = self.pc.localDescription.sdp
@@ -140,6 +152,4 @@ class SubscriberBot:
 
     async def close(self) -> None:
         await self.pc.close()
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await super().close()

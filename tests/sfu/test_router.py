@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription, VideoStreamTrack
-from tests.sfu.bots import PublisherBot, SubscriberBot, wait_for
+from tests.sfu.bots import FrameSink, PublisherBot, SubscriberBot, wait_for
 
 from vidhub.errors import BadRequest, Conflict, NotAcceptable, NotFound, VidhubError
 from vidhub.protocol.sdp import candidate_addresses, parse_media_sections
@@ -358,3 +358,18 @@ async def test_extra_sections_are_answered_inactive(router: Router) -> None:
     await sub.close()
     await pub.close()
     second.stop()
+
+
+async def test_sendrecv_publisher_gets_its_stream_back(router: Router) -> None:
+    """openvidu-browser's doLoopback: the publisher's offer is sendrecv."""
+    pub = PublisherBot(router, "pub")
+    for t in pub.pc.getTransceivers():
+        t.direction = "sendrecv"
+    back = FrameSink(pub.pc)
+    answer = await pub.start()
+    assert [s.direction for s in parse_media_sections(answer)] == ["sendrecv", "sendrecv"]
+    await wait_for(back.first_video, CONNECT_S)
+    await wait_for(back.first_audio, CONNECT_S)
+    assert back.width == 640
+    await pub.close()
+    await back.close()

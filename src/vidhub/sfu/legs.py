@@ -71,6 +71,8 @@ class PublisherLeg(Leg):
     def __init__(self, leg_id: str, pc: RTCPeerConnection) -> None:
         super().__init__(leg_id, pc)
         self.producers: dict[str, Producer] = {}  # by kind
+        #: Consumers sending the publisher's own media back (doLoopback), if asked for.
+        self.loopback: list[Consumer] = []
 
     async def close(self) -> None:
         """Close every producer (and through them their consumers), then the PC."""

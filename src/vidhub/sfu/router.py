@@ -209,7 +209,9 @@ class Router:
         """Accept a publisher's offer; return the answer SDP (server receives only).
 
         One producer is created per sending audio/video m-section, answered with exactly
-        one codec (:func:`~vidhub.protocol.sdp.pick_codec`) plus RTX for video.
+        one codec (:func:`~vidhub.protocol.sdp.pick_codec`) plus RTX for video. A
+        ``sendrecv`` section (openvidu-browser's ``doLoopback``) is answered ``sendrecv`` and
+        its media is also forwarded back to the publisher on the same connection.
 
         Raises:
             BadRequest: malformed SDP, or no forwardable codec for an offered track.
@@ -245,12 +247,17 @@ class Router:
                 if maybe_codec is None:
                     pc.addTransceiver(section.kind, direction="inactive")
                     continue
-                t = pc.addTransceiver(section.kind, direction="recvonly")
+                # sendrecv = OpenVidu's doLoopback: the stream also comes back on this PC.
+                loop = section.direction == "sendrecv"
+                t = pc.addTransceiver(section.kind, direction="sendrecv" if loop else "recvonly")
                 t.setCodecPreferences(preferences_for(section.kind, maybe_codec))
                 transceivers.append((t, maybe_codec))
             await self._apply_offer(pc, offer_sdp)
             for t, codec in transceivers:
-                leg.producers[t.kind] = Producer(producer_id, t.kind, codec, t.receiver)
+                producer = Producer(producer_id, t.kind, codec, t.receiver)
+                leg.producers[t.kind] = producer
+                if t.direction == "sendrecv":
+                    leg.loopback.append(Consumer(producer_id, producer, t.sender))
             sdp = await self._answer(pc)
             if self._closed:
                 raise NotAcceptable("media router is closed")
