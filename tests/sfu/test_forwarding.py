@@ -234,3 +234,26 @@ async def test_deferred_pli_is_cancelled_by_an_arriving_keyframe() -> None:
     assert consumer.keyframes_forwarded == 1 and len(port.sent) == 1
     assert len(rx.plis) == 1
     await producer.close()
+
+
+async def test_publisher_ssrc_change_restarts_the_mapping() -> None:
+    producer, rx = await _producer()
+    _, port, _ = await _consumer(producer)
+    await _feed(producer, rx, vp8_packet(100, 0, key=True))
+    await _feed(producer, rx, vp8_packet(40000, 3000, ssrc=4444))  # new stream, not a key
+    assert len(port.sent) == 1  # gated again
+    await _feed(producer, rx, vp8_packet(40001, 6000, key=True, ssrc=4444))
+    a, b = (_parse(d) for d in port.sent)
+    assert (b.sequence_number - a.sequence_number) & 0xFFFF == 1
+    assert b.ssrc == a.ssrc
+    await producer.close()
+
+
+async def test_audio_ssrc_change_continues_the_sequence() -> None:
+    producer, rx = await _producer("audio")
+    _, port, _ = await _consumer(producer)
+    await _feed(producer, rx, audio_packet(7, 960))
+    await _feed(producer, rx, audio_packet(30000, 1920, ssrc=5555))
+    a, b = (_parse(d) for d in port.sent)
+    assert (b.sequence_number - a.sequence_number) & 0xFFFF == 1
+    await producer.close()

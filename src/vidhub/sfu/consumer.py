@@ -174,6 +174,18 @@ class Consumer:
         else:
             self.packets_dropped += 1
 
+    def source_changed(self) -> None:
+        """The producer's stream restarted: map its numbering afresh (video: on a keyframe).
+
+        The outgoing sequence stays gap-free and the timestamp offset is kept (sfu.md §3.3).
+        """
+        if self._closed:
+            return
+        if self.kind == "video":
+            self.resync()
+        else:
+            self._rewriter = self._rewriter.restarted()
+
     def resync(self) -> None:
         """Re-gate video on the next keyframe (e.g. after a stall) and request one."""
         if self.kind == "video" and not self._closed:

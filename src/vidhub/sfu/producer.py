@@ -133,7 +133,12 @@ class Producer:
                 return
             packet = unwrap_rtx(packet, payload_type=apt, ssrc=ssrc)
             self.rtx_recovered += 1
-        else:
+        elif packet.ssrc != self._ssrc:
+            if self._ssrc is not None:
+                # The publisher restarted its stream (new SSRC, new numbering): every
+                # consumer restarts its mapping, video on the next keyframe.
+                for consumer in self._fanout:
+                    consumer.source_changed()
             self._ssrc = packet.ssrc
         self.packets_in += 1
         self.bytes_in += len(packet.payload)

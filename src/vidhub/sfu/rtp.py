@@ -134,6 +134,16 @@ class HeaderRewriter:
         """The last outgoing sequence number handed out (or the one before the first)."""
         return self._last_out
 
+    def restarted(self) -> HeaderRewriter:
+        """A rewriter that continues this one's output but waits for a new :meth:`resync`."""
+        nxt = HeaderRewriter.__new__(HeaderRewriter)
+        nxt.ts_offset = self.ts_offset
+        nxt._last_out = self._last_out
+        nxt._seq_offset = 0
+        nxt._base_seq = 0
+        nxt._started = False
+        return nxt
+
     def resync(self, in_seq: int) -> None:
         """(Re)start forwarding at incoming sequence ``in_seq``: it becomes last sent + 1."""
         self._seq_offset = (self._last_out + 1 - in_seq) & 0xFFFF
