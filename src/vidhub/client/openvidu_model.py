@@ -130,8 +130,9 @@ def check(status: int, table: ErrorTable, target: _Validity | None = None) -> No
 def api_base(url: str) -> str:
     """The REST base URL with its trailing slash, from a server root or an API URL.
 
-    ``http://h:4443``, ``http://h:4443/`` and ``http://h:4443/openvidu/api[/]`` all give
-    ``http://h:4443/openvidu/api/``; a root with a path prefix (a reverse proxy) keeps it.
+    ``http://h:4443``, ``http://h:4443/``, ``http://h:4443/openvidu`` and
+    ``http://h:4443/openvidu/api[/]`` all give ``http://h:4443/openvidu/api/``; a root with a
+    path prefix (a reverse proxy) keeps it. Query and fragment are dropped.
 
     Raises:
         ValueError: not an ``http`` or ``https`` URL.
@@ -140,7 +141,9 @@ def api_base(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ValueError(f"not an http(s) URL: {url!r}")
     path = parts.path.rstrip("/")
-    if not path.endswith("/openvidu/api"):
+    if path.endswith("/openvidu"):
+        path += "/api"
+    elif not path.endswith("/openvidu/api"):
         path += "/openvidu/api"
     return urlunsplit((parts.scheme, parts.netloc, path + "/", "", ""))
 

@@ -1,0 +1,164 @@
+"""The I/O-free half of the OpenVidu SDK: base URLs, request bodies, error tables, state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from vidhub.client import openvidu_model as m
+
+
+@pytest.mark.parametrize(
+    ("url", "base"),
+    [
+        ("http://127.0.0.1:4443", "http://127.0.0.1:4443/openvidu/api/"),
+        ("http://127.0.0.1:4443/", "http://127.0.0.1:4443/openvidu/api/"),
+        ("http://127.0.0.1:4443/openvidu", "http://127.0.0.1:4443/openvidu/api/"),
+        ("http://127.0.0.1:4443/openvidu/api", "http://127.0.0.1:4443/openvidu/api/"),
+        ("https://h/openvidu/api/", "https://h/openvidu/api/"),
+        ("https://h/video/", "https://h/video/openvidu/api/"),
+        ("https://h:8443/x?y=1#z", "https://h:8443/x/openvidu/api/"),
+    ],
+)
+def test_api_base(url: str, base: str) -> None:
+    assert m.api_base(url) == base
+
+
+@pytest.mark.parametrize("url", ["ws://h:4443", "h:4443", "", "file:///x"])
+def test_api_base_rejects(url: str) -> None:
+    with pytest.raises(ValueError):
+        m.api_base(url)
+
+
+def test_bodies_as_pyopenvidu_sends_them() -> None:
+    assert m.session_body(None, None) == {}
+    assert m.session_body("s", "RELAYED") == {"mediaMode": "RELAYED", "customSessionId": "s"}
+    with pytest.raises(ValueError):
+        m.session_body(None, "routed")
+    assert m.webrtc_body("PUBLISHER", None, {"videoMaxRecvBandwidth": None}) == {
+        "type": "WEBRTC",
+        "role": "PUBLISHER",
+    }
+    assert m.webrtc_body("SUBSCRIBER", "d", {"allowedFilters": ["F"]}, record=False) == {
+        "type": "WEBRTC",
+        "role": "SUBSCRIBER",
+        "data": "d",
+        "record": False,
+        "kurentoOptions": {"allowedFilters": ["F"]},
+    }
+    with pytest.raises(ValueError):
+        m.webrtc_body("ADMIN", None, {})
+    assert m.ipcam_body("rtsp://h/x", None, False, None, 100) == {
+        "type": "IPCAM",
+        "rtspUri": "rtsp://h/x",
+        "adaptativeBitrate": False,
+        "networkCache": 100,
+    }
+    assert m.signal_body("s", None, None, []) == {"session": "s"}
+    assert m.signal_body("s", "t", "d", ["c"]) == {
+        "session": "s",
+        "to": ["c"],
+        "type": "t",
+        "data": "d",
+    }
+    assert m.seg("a/b c") == "a%2Fb%20c"
+
+
+class Target:
+    is_valid = True
+
+
+def test_check_raises_and_invalidates() -> None:
+    m.check(200, m.SIGNAL)
+    m.check(401, m.SIGNAL)  # not in the table: left to the transport
+    t = Target()
+    with pytest.raises(ValueError):
+        m.check(400, m.SIGNAL, t)
+    assert t.is_valid
+    with pytest.raises(m.OpenViduConnectionDoesNotExistsError):
+        m.check(406, m.SIGNAL, t)
+    assert not t.is_valid
+    with pytest.raises(m.OpenViduStreamError, match="IPCAM"):
+        m.check(405, m.UNPUBLISH)
+
+
+def test_exception_tree() -> None:
+    assert issubclass(m.OpenViduStreamDoesNotExistsError, m.OpenViduStreamError)
+    assert issubclass(m.OpenViduStreamError, m.OpenViduConnectionError)
+    assert issubclass(m.OpenViduConnectionError, m.OpenViduSessionError)
+    assert issubclass(m.OpenViduSessionExistsError, m.OpenViduSessionError)
+    assert issubclass(m.OpenViduSessionError, m.OpenViduError)
+    assert issubclass(m.OpenViduError, Exception)
+
+
+ACTIVE: dict[str, Any] = {
+    "id": "con_A",
+    "object": "connection",
+    "status": "active",
+    "connectionId": "con_A",
+    "sessionId": "s",
+    "createdAt": 1_700_000_000_000,
+    "activeAt": 1_700_000_001_000,
+    "platform": "Chrome",
+    "token": "ws://h?sessionId=s&token=tok_X",
+    "type": "WEBRTC",
+    "record": True,
+    "role": "PUBLISHER",
+    "kurentoOptions": None,
+    "serverData": "srv",
+    "clientData": "cli",
+    "publishers": [
+        {
+            "createdAt": 1_700_000_002_000,
+            "streamId": "str_CAM_Aaaa_con_A",
+            "mediaOptions": {"hasAudio": True},
+        }
+    ],
+    "subscribers": [{"createdAt": 1_700_000_003_000, "streamId": "str_MIC_Bbbb_con_B"}],
+}
+
+
+class Conn(m.ConnectionState):
+    def __init__(self, data: dict[str, Any]) -> None:
+        self._update_from_data(data)
+
+
+def test_connection_state() -> None:
+    c = Conn(ACTIVE)
+    assert (c.id, c.type, c.role, c.token, c.server_data, c.client_data) == (
+        "con_A",
+        "WEBRTC",
+        "PUBLISHER",
+        ACTIVE["token"],
+        "srv",
+        "cli",
+    )
+    assert c.created_at == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert c.active_at is not None and c.active_at.tzinfo is UTC
+    assert [p.stream_id for p in c.publishers] == ["str_CAM_Aaaa_con_A"]
+    assert c.publishers[0].media_options == {"hasAudio": True}
+    assert [s.stream_id for s in c.subscribers] == ["str_MIC_Bbbb_con_B"]
+    assert (c.publisher_count, c.subscriber_count) == (1, 1)
+    pending = Conn(ACTIVE | {"activeAt": None, "publishers": None, "subscribers": None})
+    assert pending.active_at is None and pending.publishers == [] and pending.subscribers == []
+    ipcam = Conn(
+        ACTIVE
+        | {
+            "type": "IPCAM",
+            "rtspUri": "rtsp://h/x",
+            "adaptativeBitrate": True,
+            "onlyPlayWithSubscribers": False,
+            "networkCache": 2000,
+        }
+    )
+    assert (ipcam.rtsp_uri, ipcam.adaptive_bitrate, ipcam.only_play_with_subscribers) == (
+        "rtsp://h/x",
+        True,
+        False,
+    )
+    with pytest.raises(RuntimeError):
+        Conn(ACTIVE | {"type": "SIP"})
+    with pytest.raises(KeyError):
+        Conn({k: v for k, v in ACTIVE.items() if k != "activeAt"})
