@@ -255,3 +255,17 @@ async def test_socket_outbox_writes_direct_then_queues_then_refuses() -> None:
     assert sock._writer is not None
     await asyncio.wait_for(sock._writer, WAIT)
     assert ws.sent == ["0::"] and ws.closed  # queued frames dropped, 0:: then close
+
+
+async def test_socket_outbox_is_bounded_in_characters_too() -> None:
+    from vidhub.server.eventhub import _FrameCache, _Socket
+
+    transport, ws = FakeTransport(), FakeWs()
+    transport.buffered = 10**9
+    sock = _Socket(ws, transport, _FrameCache(), 100, 0.0, max_chars=10)  # type: ignore[arg-type]
+    assert sock.send("x" * 8) and sock.send("y" * 8)  # over the bound only after this one
+    assert sock.send("z") is False
+    ws.release.set()
+    assert sock._writer is not None
+    await asyncio.wait_for(sock._writer, WAIT)
+    assert ws.sent == ["x" * 8, "y" * 8] and sock.queued_chars == 0

@@ -65,6 +65,7 @@ class HubLimits:
         max_frame_bytes: largest text frame accepted (longer ones are refused with an ack).
         max_subscriptions: subscribers per session.
         max_outbox_frames: frames queued for one socket before it is dropped as slow.
+        max_outbox_chars: characters queued for one socket before it is dropped as slow.
         replay_window_s: how long a resumable session stays parked.
         replay_max_events: events kept per resumable session.
     """
@@ -72,6 +73,7 @@ class HubLimits:
     max_frame_bytes: int = 1 << 20
     max_subscriptions: int = 1000
     max_outbox_frames: int = 10_000
+    max_outbox_chars: int = 8 << 20
     replay_window_s: float = 120.0
     replay_max_events: int = 1000
 

@@ -106,7 +106,8 @@ class _Socket:
 
     Fast path: while nothing is queued and the transport's buffer is small, a frame is
     written straight to the transport (one ``write``, no task). Otherwise frames queue (up
-    to ``max_frames``: beyond that the socket is a slow consumer) and a writer task sends
+    to ``max_frames`` frames and ``max_chars`` characters: beyond that the socket is a slow
+    consumer) and a writer task sends
     them through aiohttp, which waits for the transport to drain.
     """
 
@@ -116,7 +117,9 @@ class _Socket:
         "_queue",
         "_writer",
         "last_seen",
+        "max_chars",
         "max_frames",
+        "queued_chars",
         "reason",
         "transport",
         "ws",
@@ -129,11 +132,14 @@ class _Socket:
         cache: _FrameCache,
         max_frames: int,
         now: float,
+        max_chars: int = 8 << 20,
     ) -> None:
         self.ws = ws
         self.transport = transport if isinstance(transport, asyncio.WriteTransport) else None
         self._cache = cache
         self.max_frames = max_frames
+        self.max_chars = max_chars
+        self.queued_chars = 0
         self._queue: deque[str] = deque()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
@@ -144,13 +150,15 @@ class _Socket:
         if self._closing:
             return True
         if self._queue or self._writer is not None:
-            if len(self._queue) >= self.max_frames:
+            if len(self._queue) >= self.max_frames or self.queued_chars > self.max_chars:
                 return False
             self._queue.append(frame)
+            self.queued_chars += len(frame)
             return True
         transport = self.transport
         if transport is None or transport.get_write_buffer_size() > _HIGH_WATER:
             self._queue.append(frame)
+            self.queued_chars += len(frame)
             self._writer = asyncio.get_running_loop().create_task(self._drain())
             return True
         if not transport.is_closing():
@@ -164,6 +172,7 @@ class _Socket:
         self.reason = reason
         self._queue.clear()
         self._queue.append("0::")
+        self.queued_chars = 3
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._drain())
 
@@ -171,12 +180,15 @@ class _Socket:
         ws = self.ws
         try:
             while self._queue and not ws.closed:
-                await ws.send_str(self._queue.popleft())
+                frame = self._queue.popleft()
+                self.queued_chars -= len(frame)
+                await ws.send_str(frame)
             if self._closing and not ws.closed:
                 await ws.close()
         except (ConnectionError, RuntimeError) as exc:
             log.debug("socket write failed: %s", exc)
             self._queue.clear()
+            self.queued_chars = 0
         finally:
             self._writer = None
 
@@ -267,6 +279,7 @@ class EventHubEdge:
             self._frames,
             limits.max_outbox_frames,
             self.hub.clock.monotonic(),
+            limits.max_outbox_chars,
         )
         sock.send("1::")
         session, missed = self._bind(sid, pending, sock)
