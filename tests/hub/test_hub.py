@@ -303,6 +303,23 @@ def test_replay_log_is_bounded(hub: Hub) -> None:
     hub.detach(a, box_a)
     for n in range(10):
         hub.handle(pub, [ev("t", id=str(n))])
+    assert a.log_chars == sum(len(entry.frame) for entry in a.log)
     resumed = hub.resume("a", "a2", "alice", FakeOutbox(), None)
     assert resumed is not None
     assert len(resumed[1]) == 3  # replay_max_events
+
+
+def test_replay_log_is_bounded_in_characters(clock: ManualClock) -> None:
+    hub = Hub(clock=clock, limits=HubLimits(replay_max_events=100, replay_max_chars=1000))
+    a, box_a = open_(hub, "a", resumable=True)
+    pub, _ = open_(hub, "pub")
+    hub.handle(a, [sub("s", "topic=t")])
+    hub.detach(a, box_a)
+    for n in range(10):
+        hub.handle(pub, [ev("t", id=str(n), data={"pad": "x" * 200})])
+    assert a.log_chars <= 1000
+    resumed = hub.resume("a", "a2", "alice", FakeOutbox(), None)
+    assert resumed is not None
+    ids = [jsoncodec.loads(f[4:])["args"][0]["id"] for f in resumed[1]]
+    assert ids == [str(n) for n in range(10 - len(ids), 10)]  # the newest, in order
+    assert 0 < len(ids) < 10

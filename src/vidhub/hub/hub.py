@@ -68,6 +68,7 @@ class HubLimits:
         max_outbox_chars: characters queued for one socket before it is dropped as slow.
         replay_window_s: how long a resumable session stays parked.
         replay_max_events: events kept per resumable session.
+        replay_max_chars: characters of frames kept per resumable session.
     """
 
     max_frame_bytes: int = 1 << 20
@@ -76,6 +77,7 @@ class HubLimits:
     max_outbox_chars: int = 8 << 20
     replay_window_s: float = 120.0
     replay_max_events: int = 1000
+    replay_max_chars: int = 4 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +146,7 @@ class Hub:
             outbox=outbox,
             resumable=resumable,
             log=deque(maxlen=self.limits.replay_max_events if resumable else 0),
+            log_max_chars=self.limits.replay_max_chars,
         )
         self._sessions[sid] = session
         return session
@@ -194,6 +197,7 @@ class Hub:
             self._registry.remove(reg)
         session.registrations.clear()
         session.log.clear()
+        session.log_chars = 0
         if self._sessions.get(session.sid) is session:
             del self._sessions[session.sid]
 

@@ -60,11 +60,22 @@ class HubSession:
     registrations: dict[str, Registration] = field(default_factory=dict)
     parked_until: float | None = None
     closed: bool = False
+    log_max_chars: int = 4 << 20
+    log_chars: int = 0
 
     def deliver(self, event_id: str, frame: str) -> bool:
-        """Log (if resumable) and send ``frame``; False if the outbox refused it."""
+        """Log (if resumable) and send ``frame``; False if the outbox refused it.
+
+        The log keeps the newest entries within both its length and ``log_max_chars``.
+        """
         if self.resumable:
-            self.log.append(ReplayEntry(event_id, frame))
+            log = self.log
+            if log.maxlen is not None and len(log) == log.maxlen and log:
+                self.log_chars -= len(log[0].frame)  # append() is about to drop it
+            log.append(ReplayEntry(event_id, frame))
+            self.log_chars += len(frame)
+            while self.log_chars > self.log_max_chars and len(log) > 1:
+                self.log_chars -= len(log.popleft().frame)
         if self.outbox is None:
             return True
         return self.outbox.send(frame)
