@@ -297,7 +297,7 @@ class EventHubEdge:
                         log.exception("event hub failed on a frame from %s", session.user)
                         self._nack_if_possible(sock, msg.data[:64], "internal error")
                 elif msg.type is WSMsgType.BINARY:
-                    log.info("ignored a binary frame from %s", session.user)
+                    log.debug("ignored a binary frame from %s", session.user)
         finally:
             if self._sockets.get(sid, (None,))[0] is sock:
                 del self._sockets[sid]
@@ -326,7 +326,7 @@ class EventHubEdge:
         try:
             events = proto.receive_text(text)
         except PacketError as exc:
-            log.info("bad packet from %s: %s", session.user, exc.message)
+            log.debug("bad packet from %s: %s", session.user, exc.message)
             self._nack_if_possible(sock, text, exc.message)
             return
         for event in events:
