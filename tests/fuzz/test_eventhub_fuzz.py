@@ -163,3 +163,81 @@ def test_arbitrary_text_parses_like_ftrack_api(text: str) -> None:
     assert (ours(text, CANDIDATES[0]) == "parse error") == (
         oracle(text, CANDIDATES[0]) == "parse error"
     )
+
+
+# ------------------------------------------------------------------ routing vs brute force
+
+TOPICS = ["a", "b", "a.b", "x"]
+ROUTE_EXPRS = st.sampled_from(
+    [
+        "topic=a",
+        "topic=b",
+        "topic=a.b",
+        "topic=a or topic=b",
+        "topic=a and data.k=1",
+        "topic=a*",
+        "not topic=a",
+        "data.k=1",
+        "topic=x or data.k=2",
+        "topic=a and topic=b",
+        "(topic=a or topic=x) and not data.k=2",
+        "data.k>1",
+    ]
+)
+TARGETS = st.sampled_from(
+    ["", "id=s0", "id=s1", "app=web", "id=s0 or app=web", "id=s2 and app=web"]
+)
+
+
+class _Box:
+    def __init__(self) -> None:
+        self.frames: list[str] = []
+
+    def send(self, frame: str) -> bool:
+        self.frames.append(frame)
+        return True
+
+    def close(self, reason: str) -> None:
+        pass
+
+
+@FAST
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), ROUTE_EXPRS, st.booleans()),
+        max_size=12,
+    ),
+    st.lists(
+        st.tuples(st.sampled_from(TOPICS), st.sampled_from(["1", "2", 3]), TARGETS),
+        min_size=1,
+        max_size=6,
+    ),
+)
+def test_indexed_routing_equals_brute_force(
+    subs: list[tuple[int, int, str, bool]], events: list[tuple[str, Any, str]]
+) -> None:
+    hub = Hub()
+    boxes = [_Box() for _ in range(4)]
+    sessions = [hub.open(f"c{i}", "u", box) for i, box in enumerate(boxes)]
+    registry: dict[tuple[int, str], tuple[dict[str, Any], str]] = {}
+    for conn, sid, expr, web in subs:
+        meta = {"id": f"s{sid}", **({"app": "web"} if web else {})}
+        wire = {
+            "topic": "ftrack.meta.subscribe",
+            "data": {"subscriber": meta, "subscription": expr},
+        }
+        assert hub.handle(sessions[conn], [wire]).success
+        registry[(conn, f"s{sid}")] = (meta, expr)  # same id on a socket replaces
+    for n, (topic, k, target) in enumerate(events):
+        before = [len(b.frames) for b in boxes]
+        event = {"id": f"e{n}", "topic": topic, "data": {"k": k}, "target": target}
+        assert hub.handle(sessions[0], [event]).success
+        candidate = {**event, "sent": None, "source": {}, "in_reply_to_event": None}
+        for conn, box in enumerate(boxes):
+            expected = any(
+                (not target or compile_expression(target).matches(meta))
+                and compile_expression(expr).matches(candidate)
+                for (c, _), (meta, expr) in registry.items()
+                if c == conn
+            )
+            assert len(box.frames) - before[conn] == (1 if expected else 0), (conn, event)
