@@ -161,7 +161,7 @@ class _Socket:
             self.queued_chars += len(frame)
             self._writer = asyncio.get_running_loop().create_task(self._drain())
             return True
-        if not transport.is_closing():
+        if not transport.is_closing() and not self.ws.closed:  # nothing after a close frame
             transport.write(self._cache.frame(frame))
         return True
 
