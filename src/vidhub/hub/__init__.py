@@ -1,8 +1,10 @@
-"""Event hub: expression subscriptions and delivery (ftrack event server protocol)."""
+"""Event hub: expression subscriptions and delivery (ftrack event server protocol).
 
-from vidhub.hub.hub import RESERVED_TOPICS as RESERVED_TOPICS
-from vidhub.hub.hub import AckResult as AckResult
-from vidhub.hub.hub import Hub as Hub
-from vidhub.hub.hub import HubLimits as HubLimits
-from vidhub.hub.session import HubSession as HubSession
-from vidhub.hub.session import Outbox as Outbox
+:class:`Hub` routes ftrack events between sessions (eventhub.md §5); the HTTP/WebSocket
+edge lives in ``vidhub.server.eventhub`` and only hands it decoded packets and outboxes.
+"""
+
+from vidhub.hub.hub import RESERVED_TOPICS, AckResult, Hub, HubLimits
+from vidhub.hub.session import HubSession, Outbox
+
+__all__ = ["RESERVED_TOPICS", "AckResult", "Hub", "HubLimits", "HubSession", "Outbox"]
