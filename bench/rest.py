@@ -285,7 +285,12 @@ def pct(values: list[float], q: float) -> float:
 async def run(args: argparse.Namespace) -> dict[str, object]:
     server = Server.spawn(args.store, args.max_inflight)
     pid = server.proc.pid
-    results: dict[str, object] = {"store": args.store}
+    pinned = not args.no_pin and len(os.sched_getaffinity(0)) >= 2
+    if pinned:  # the server on one core, this generator on another
+        cores = sorted(os.sched_getaffinity(0))
+        os.sched_setaffinity(pid, {cores[0]})
+        os.sched_setaffinity(0, {cores[1]})
+    results: dict[str, object] = {"store": args.store, "pinned": pinned}
     try:
         await server.ready()
         timeout = aiohttp.ClientTimeout(total=15)
@@ -359,7 +364,7 @@ def report(r: dict[str, object]) -> None:
     fr = r["fixed_rate"]
     ov = r["overload"]
     assert isinstance(tp, dict) and isinstance(fr, dict) and isinstance(ov, dict)
-    print(f"store: {r['store']}")
+    print(f"store: {r['store']}, pinned to separate cores: {r['pinned']}")
     print(
         f"throughput (closed loop): {tp['requests_per_s']} req/s, "
         f"server CPU {tp['server_cpu_us_per_request']} µs/request "
@@ -395,6 +400,7 @@ def main() -> int:
     p.add_argument("--max-inflight", type=int, default=256)
     p.add_argument("--overload-connections", type=int, default=512)
     p.add_argument("--quick", action="store_true", help="short phases (≈20 s)")
+    p.add_argument("--no-pin", action="store_true", help="do not pin server and generator to cores")
     p.add_argument("--asyncio", action="store_true", help="plain asyncio loop in the generator")
     args = p.parse_args()
     if args.quick:
