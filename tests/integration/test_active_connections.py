@@ -1,0 +1,99 @@
+"""pyopenvidu and vidhub's SDK on *active* connections: a real participant (the Participant
+bot: joinRoom over the signalling WebSocket, publish over aiortc) sits in a session on
+``vidhub serve`` while the REST client inspects it, signals it, force-unpublishes its stream
+and evicts it (openvidu.md §1.4, §1.5 #9-#11)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from types import ModuleType
+from typing import Any
+
+import pytest
+from aiortc import AudioStreamTrack
+
+import vidhub.client
+from tests.integration.peers import unavailable
+from tests.support.proc import MS, ServerProcess
+from vidhub.client import Participant
+
+try:
+    import pyopenvidu
+except ImportError:  # pragma: no cover - a dev dependency
+    unavailable("pyopenvidu is not installed (pip install -e '.[dev]')")
+
+pytestmark = pytest.mark.peers
+
+WAIT = 10_000 * MS
+FLAVOURS: list[tuple[str, ModuleType, Any]] = [
+    ("pyopenvidu", pyopenvidu, lambda s: s.api + "/"),
+    ("vidhub", vidhub.client, lambda s: s.url),
+]
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    srv = ServerProcess(tmp_path_factory.mktemp("active") / "data").start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.mark.parametrize(("name", "lib", "url_of"), FLAVOURS, ids=[f[0] for f in FLAVOURS])
+async def test_rest_client_on_a_live_participant(
+    shared: ServerProcess, name: str, lib: ModuleType, url_of: Any
+) -> None:
+    run = asyncio.to_thread  # the REST clients block; the bot needs this loop
+    ov = await run(lib.OpenVidu, url_of(shared), shared.secret, initial_fetch=False)
+    session = await run(ov.create_session, "live_" + uuid.uuid4().hex[:10])
+    pending = await run(session.create_webrtc_connection, "MODERATOR", "server-side")
+    bot = Participant(pending.token, metadata='{"clientData":"bot"}', platform="pytest-bot")
+    await bot.join()
+    try:
+        stream = await bot.publish(audio=AudioStreamTrack())
+        assert bot.connection_id == pending.id
+
+        # the connection is active now, with the publisher, as pyopenvidu reads it
+        assert await run(pending.fetch) is True
+        assert pending.active_at is not None and pending.platform == "pytest-bot"
+        assert (
+            pending.client_data == '{"clientData":"bot"}' and pending.server_data == "server-side"
+        )
+        assert [p.stream_id for p in pending.publishers] == [stream.id]
+        assert pending.publishers[0].media_options["hasAudio"] is True
+        assert pending.publishers[0].media_options["hasVideo"] is False
+        await run(ov.fetch)
+        live = ov.get_session(session.id)
+        assert [c.id for c in live.connections] == [pending.id]
+        conn = live.get_connection(pending.id)
+        assert (conn.role, conn.active_at) == ("MODERATOR", pending.active_at)
+
+        # signals reach the participant: to the connection, and to everyone
+        got = asyncio.ensure_future(bot.wait_event("sendMessage", wait_s=WAIT))
+        await run(conn.signal, "signal:direct", "to you")
+        assert (await got).data["type"] == "signal:direct"
+        assert (await got).data["data"] == "to you"
+        got = asyncio.ensure_future(bot.wait_event("sendMessage", wait_s=WAIT))
+        await run(live.signal, "signal:all", "everyone")
+        assert (await got).data["data"] == "everyone"
+
+        # force-unpublish every stream of the connection
+        await run(conn.force_unpublish_all_streams)
+        assert await run(conn.fetch) is True
+        assert conn.publishers == []
+        with pytest.raises(lib.OpenViduStreamDoesNotExistsError):
+            await run(pending.publishers[0].force_unpublish)  # already gone: 404
+
+        # evict: the participant is disconnected, and as the last one it closes the session
+        evicted = asyncio.ensure_future(bot.wait_event("participantEvicted", wait_s=WAIT))
+        await run(conn.force_disconnect)
+        assert (await evicted).data["reason"] == "forceDisconnectByServer"
+        await asyncio.wait_for(bot.closed.wait(), WAIT)
+        assert conn.is_valid is False
+        with pytest.raises(lib.OpenViduSessionDoesNotExistsError):
+            await run(live.fetch)
+    finally:
+        await bot.leave()
