@@ -97,3 +97,29 @@ async def test_rest_client_on_a_live_participant(
             await run(live.fetch)
     finally:
         await bot.leave()
+
+
+async def test_async_sdk_on_a_live_participant(shared: ServerProcess) -> None:
+    async with vidhub.client.AsyncOpenVidu(shared.url, shared.secret) as ov:
+        session = await ov.create_session()
+        pending = await session.create_webrtc_connection(role="PUBLISHER")
+        bot = Participant(pending.token or "", metadata="async-bot")
+        await bot.join()
+        try:
+            stream = await bot.publish(audio=AudioStreamTrack())
+            await ov.fetch()
+            conn = ov.get_session(session.id).get_connection(pending.id)
+            assert conn.client_data == "async-bot"
+            assert [p.stream_id for p in conn.publishers] == [stream.id]
+            got = asyncio.ensure_future(bot.wait_event("sendMessage", wait_s=WAIT))
+            await conn.signal("signal:ping", "1")
+            assert (await got).data["data"] == "1"
+            await conn.force_unpublish_all_streams()
+            await conn.fetch()
+            assert conn.publishers == []
+            await conn.force_disconnect()
+            await asyncio.wait_for(bot.closed.wait(), WAIT)
+            assert await ov.fetch() is True
+            assert session.id not in {s.id for s in ov.sessions}
+        finally:
+            await bot.leave()
