@@ -1,6 +1,6 @@
 """Router: one per media session; owns Producers (publisher legs) and Consumers.
 
-Theory of operation (``/work/shared/specs/sfu.md`` §2): a publisher's browser offers, the
+Theory of operation (``specs/sfu.md`` §2): a publisher's browser offers, the
 Router answers receive-only and creates one Producer per published track. A subscriber's
 browser offers recvonly; the Router answers send-only with codecs constrained to what the
 producer sends, and creates one Consumer per track. Encoded RTP flows Producer -> Consumers
