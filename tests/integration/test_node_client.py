@@ -6,6 +6,7 @@ and prints what it observed; the assertions here are what a Node application rel
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
@@ -14,13 +15,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from aiortc import AudioStreamTrack
 
 from tests.integration.peers import NODE_MODULES, node_client_or_skip
-from tests.support.proc import ServerProcess
+from tests.support.proc import MS, ServerProcess
+from vidhub.client import Participant
 
 pytestmark = pytest.mark.peers
 
 SCRIPT = Path(__file__).with_name("node") / "rest_scenario.js"
+ACTIVE_SCRIPT = Path(__file__).with_name("node") / "active_scenario.js"
+WAIT = 10_000 * MS
 TOKEN_RE = re.compile(
     r"^ws://127\.0\.0\.1:\d+\?sessionId=nodeSession&token=tok_[A-Z][0-9A-Za-z]{15}$"
 )
@@ -129,3 +135,64 @@ def test_close_and_errors(observed: dict[str, Any]) -> None:
     assert observed["fetchClosed"] == "404"
     assert observed["afterClose"] == [observed["generated"]["sessionId"]]
     assert observed["wrongSecret"] == "401"
+
+
+async def test_active_participant(tmp_path: Path) -> None:
+    """A Participant bot joins and publishes; node-client inspects, updates, force-unpublishes
+    and evicts it."""
+    node = node_client_or_skip()
+    server = ServerProcess(tmp_path / "data").start()
+    try:
+        with requests.Session() as http:
+            http.auth = server.auth
+            r = http.post(
+                server.api + "/sessions", json={"customSessionId": "nodeLive"}, timeout=10
+            )
+            assert r.status_code == 200
+            r = http.post(
+                server.api + "/sessions/nodeLive/connection", json={"role": "PUBLISHER"}, timeout=10
+            )
+            token = r.json()["token"]
+        bot = Participant(token, metadata="bot-meta", platform="node-test-bot")
+        await bot.join()
+        try:
+            stream = await bot.publish(audio=AudioStreamTrack())
+            evicted = asyncio.ensure_future(bot.wait_event("participantEvicted", wait_s=WAIT))
+            proc = await asyncio.create_subprocess_exec(
+                node,
+                str(ACTIVE_SCRIPT),
+                server.url,
+                server.secret,
+                str(NODE_MODULES),
+                "nodeLive",
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+            stdout, stderr = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 0, stderr.decode()[-4000:]
+            line = next(ln for ln in stdout.decode().splitlines() if ln.startswith("RESULT "))
+            out = json.loads(line.removeprefix("RESULT "))
+            assert (await evicted).data["reason"] == "forceDisconnectByServer"
+        finally:
+            await bot.leave()
+    finally:
+        server.stop()
+
+    assert out["found"] is True
+    (active,) = out["active"]
+    assert active["connectionId"] == bot.connection_id
+    assert (active["status"], active["platform"], active["clientData"]) == (
+        "active",
+        "node-test-bot",
+        "bot-meta",
+    )
+    assert active["location"] == "unknown" and active["ip"] and active["activeAt"]
+    assert active["publishers"] == [
+        {"streamId": stream.id, "hasAudio": True, "hasVideo": False, "audioActive": True}
+    ]
+    assert out["updated"] == "ok" and out["afterUpdate"]["role"] == "SUBSCRIBER"
+    assert out["unpublish"] == "ok" and out["afterUnpublish"]["publishers"] == []
+    assert out["unpublishAgain"] == "404"
+    assert out["disconnect"] == "ok"
+    assert out["disconnectAgain"] in ("400", "404")  # the session closed with its last participant
+    assert out["afterDisconnect"] is False
