@@ -37,6 +37,16 @@ class FakeOutbox:
         return out
 
 
+def _deep(levels: int) -> Any:
+    value: Any = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+DEEP = _deep(100)
+
+
 def ev(topic: str, **kw: Any) -> dict[str, Any]:
     base: dict[str, Any] = {
         "id": kw.pop("id", f"id-{topic}"),
@@ -162,6 +172,7 @@ def test_unsubscribe_known_and_unknown(hub: Hub) -> None:
         (["nope"], "object"),
         ([{"data": {}}], "topic"),
         ([{**ev("t"), "stopped": True}], "unknown event keys"),
+        ([ev("t", data={"x": DEEP})], "nest"),
         ([ev("ftrack.meta.connected")], "cannot be published"),
         ([ev("ftrack.meta.disconnected")], "cannot be published"),
         ([ev("t", target="   ")], "bad target"),

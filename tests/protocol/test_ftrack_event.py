@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from vidhub.protocol.ftrack_event import (
+    MAX_DEPTH,
     WIRE_KEYS,
     Event,
     EventError,
@@ -60,3 +61,16 @@ def test_client_view_renames_at_any_depth() -> None:
     assert view["data"] == {"in_reply_to_event": 1, "l": [{"in_reply_to_event": 2}]}
     assert "in_reply_to_event" in view and "inReplyToEvent" not in view
     assert event.data == {"inReplyToEvent": 1, "l": [{"inReplyToEvent": 2}]}  # unchanged
+
+
+def test_nesting_is_bounded() -> None:
+    def nest(depth: int) -> object:
+        value: object = "leaf"
+        for _ in range(depth):
+            value = [value]
+        return value
+
+    ok = {"topic": "t", "data": {"x": nest(MAX_DEPTH - 3)}}
+    assert event_from_wire(ok).data == ok["data"]
+    with pytest.raises(EventError, match="nest"):
+        event_from_wire({"topic": "t", "data": {"x": nest(1000)}})

@@ -19,6 +19,7 @@ from vidhub.errors import BadRequest
 
 __all__ = [
     "EVENT_NAME",
+    "MAX_DEPTH",
     "WIRE_KEYS",
     "Event",
     "EventError",
@@ -30,6 +31,8 @@ __all__ = [
 
 #: The socket.io event name every ftrack event travels under.
 EVENT_NAME = "ftrack.event"
+#: Deepest nesting accepted in an event (the JSON encoder stops at 255; events are shallow).
+MAX_DEPTH = 64
 WIRE_KEYS = ("id", "data", "topic", "sent", "source", "target", "inReplyToEvent")
 _ACCEPTED = frozenset(WIRE_KEYS) | {"in_reply_to_event"}
 
@@ -62,11 +65,13 @@ def event_from_wire(obj: Any) -> Event:
     Missing optional keys take the client's defaults; a falsy ``data`` becomes ``{}``.
 
     Raises:
-        EventError: not an object, no ``topic``, an unknown top-level key, or a non-string
-            ``id``/``target``.
+        EventError: not an object, nested deeper than :data:`MAX_DEPTH`, no ``topic``, an
+            unknown top-level key, or a non-string ``id``/``target``.
     """
     if not isinstance(obj, dict):
         raise EventError("an event must be a JSON object")
+    if _too_deep(obj):
+        raise EventError(f"an event may nest at most {MAX_DEPTH} levels")
     extra = obj.keys() - _ACCEPTED
     if extra:
         raise EventError(f"unknown event keys: {', '.join(sorted(map(str, extra))[:5])}")
@@ -93,6 +98,21 @@ def event_from_wire(obj: Any) -> Event:
         target=target,
         in_reply_to_event=reply_to,
     )
+
+
+def _too_deep(obj: Any) -> bool:
+    level: list[Any] = [obj]
+    for _ in range(MAX_DEPTH):
+        nxt: list[Any] = []
+        for value in level:
+            if isinstance(value, dict):
+                nxt.extend(value.values())
+            elif isinstance(value, list):
+                nxt.extend(value)
+        if not nxt:
+            return False
+        level = nxt
+    return any(isinstance(v, dict | list) for v in level)
 
 
 def event_to_wire(event: Event) -> dict[str, Any]:
