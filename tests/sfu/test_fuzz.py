@@ -53,7 +53,8 @@ def test_sdp_parser_raises_only_sdp_error(lines: list[str]) -> None:
         assert picked is None or picked in section.codecs
     candidate_addresses(text)
     drop_mdns_candidates(text)
-    assert all(a == "192.0.2.1" for a in candidate_addresses(announce_address(text, "192.0.2.1")))
+    announced = announce_address(text, "192.0.2.1")
+    assert all(a == "192.0.2.1" for a in candidate_addresses(announced, "host"))
 
 
 @FAST

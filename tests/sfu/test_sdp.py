@@ -135,3 +135,14 @@ def test_mdns_candidates_are_dropped() -> None:
     assert candidate_addresses(out) == ["192.168.1.5"]
     assert out.count("\r\n") == sdp.count("\r\n") - 1
     assert drop_mdns_candidates(OFFER) == OFFER
+
+
+def test_only_host_candidates_are_policed_and_announced() -> None:
+    srflx = "a=candidate:3 1 udp 1694498815 198.51.100.4 50002 typ srflx raddr 10.0.0.1 rport 5"
+    sdp = OFFER.replace("a=candidate:2 ", srflx + "\r\na=candidate:2 ")
+    assert candidate_addresses(sdp, "srflx") == ["198.51.100.4"]
+    assert candidate_addresses(sdp, "host") == ["192.168.1.5", "192.168.1.5"]
+    check_candidates(sdp, ["192.168.1.5"])
+    out = announce_address(sdp, "203.0.113.9")
+    assert candidate_addresses(out, "srflx") == ["198.51.100.4"]
+    assert candidate_addresses(out, "host") == ["203.0.113.9", "203.0.113.9"]

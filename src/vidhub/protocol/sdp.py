@@ -232,26 +232,41 @@ def pick_codec(section: MediaSection, forced_video_codec: str | None = None) -> 
     return None
 
 
-def candidate_addresses(sdp: str) -> list[str]:
-    """The connection address of every ``a=candidate`` line, in order."""
+def _candidate_type(bits: list[str]) -> str:
+    for i in range(5, len(bits) - 1):
+        if bits[i] == "typ":
+            return bits[i + 1]
+    return ""
+
+
+def candidate_addresses(sdp: str, kind: str | None = None) -> list[str]:
+    """The connection address of every ``a=candidate`` line, in order.
+
+    Args:
+        sdp: SDP text.
+        kind: only candidates of this type (``host``, ``srflx``, ``relay``...); None: all.
+    """
     out: list[str] = []
     for line in sdp.splitlines():
         line = line.strip()
         if line.startswith("a=candidate:"):
             bits = line.split()
-            if len(bits) >= 5:
+            if len(bits) >= 5 and (kind is None or _candidate_type(bits) == kind):
                 out.append(bits[4])
     return out
 
 
 def check_candidates(sdp: str, allowed: Iterable[str]) -> None:
-    """Refuse a local SDP that would announce an address outside ``allowed``.
+    """Refuse a local SDP whose host candidates are outside the ``allowed`` addresses.
+
+    Server-reflexive and relayed candidates (from operator-configured STUN/TURN servers)
+    carry the public or relay address by nature and are not checked.
 
     Raises:
-        SdpError: naming the first candidate address not in ``allowed``.
+        SdpError: naming the first host candidate address not in ``allowed``.
     """
     allowed_set = set(allowed)
-    for addr in candidate_addresses(sdp):
+    for addr in candidate_addresses(sdp, "host"):
         if addr not in allowed_set:
             raise SdpError(f"local candidate on unexpected address {addr}")
 
@@ -275,21 +290,21 @@ def drop_mdns_candidates(sdp: str) -> str:
 
 
 def announce_address(sdp: str, announced: str) -> str:
-    """Rewrite every candidate's address (and each ``c=`` line) to ``announced``.
+    """Rewrite every host candidate's address (and each ``c=`` line) to ``announced``.
 
     For a server behind 1:1 NAT: sockets stay bound to the local media addresses while the
-    SDP tells peers the public one. Ports are unchanged.
+    SDP tells peers the public one. Ports, and srflx/relay candidates, are unchanged.
     """
-    lines = sdp.split("\r\n") if "\r\n" in sdp else sdp.split("\n")
+    sep = "\r\n" if "\r\n" in sdp else "\n"
     out: list[str] = []
     family = "IP6" if ":" in announced else "IP4"
-    for line in lines:
+    for line in sdp.split(sep):
         if line.startswith("a=candidate:"):
             bits = line.split(" ")
-            if len(bits) >= 5:
+            if len(bits) >= 5 and _candidate_type(bits) == "host":
                 bits[4] = announced
                 line = " ".join(bits)
         elif line.startswith("c=IN "):
             line = f"c=IN {family} {announced}"
         out.append(line)
-    return ("\r\n" if "\r\n" in sdp else "\n").join(out)
+    return sep.join(out)
