@@ -16,7 +16,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -179,6 +179,9 @@ class OpenViduIPCAMConnection(OpenViduConnection):
     """An IPCAM connection: ``rtsp_uri``, ``adaptive_bitrate``, ``network_cache`` ..."""
 
 
+_C = TypeVar("_C", bound="OpenViduConnection")
+
+
 def _connection(http: _Http, data: Mapping[str, Any]) -> OpenViduConnection:
     if data["type"] == "WEBRTC":
         return OpenViduWEBRTCConnection(http, data)
@@ -224,13 +227,13 @@ class OpenViduSession(SessionState):
         body = m.signal_body(self.id, type_, data, [c.id for c in to] if to else None)
         _ok(await self._http.call("POST", "signal", body), m.SIGNAL, self)
 
-    async def _create(self, body: dict[str, Any]) -> OpenViduConnection:
+    async def _create(self, body: dict[str, Any], cls: type[_C]) -> _C:
         if not self.is_valid:
             raise m.OpenViduSessionDoesNotExistsError()
         r = await self._http.call("POST", f"sessions/{m.seg(self.id)}/connection", body)
         if r.status == 500:
             raise m.OpenViduError(r.content)
-        conn = _connection(self._http, _ok(r, m.CREATE_CONNECTION, self).json())
+        conn = cls(self._http, _ok(r, m.CREATE_CONNECTION, self).json())
         self.connections.append(conn)
         return conn
 
@@ -259,9 +262,7 @@ class OpenViduSession(SessionState):
             },
             record,
         )
-        conn = await self._create(body)
-        assert isinstance(conn, OpenViduWEBRTCConnection)
-        return conn
+        return await self._create(body, OpenViduWEBRTCConnection)
 
     async def create_ipcam_connection(
         self,
@@ -275,9 +276,7 @@ class OpenViduSession(SessionState):
         body = m.ipcam_body(
             rtsp_uri, data, adaptive_bitrate, only_play_with_subscribers, network_cache
         )
-        conn = await self._create(body)
-        assert isinstance(conn, OpenViduIPCAMConnection)
-        return conn
+        return await self._create(body, OpenViduIPCAMConnection)
 
 
 class OpenVidu:
