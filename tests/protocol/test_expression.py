@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from vidhub.protocol.expression import (
+    MAX_NESTING,
     EvaluationError,
     ExpressionError,
     compile_expression,
@@ -174,3 +175,24 @@ def test_index_keys(text: str, topics: set[str] | None, ids: set[str] | None) ->
     expr = compile_expression(text)
     assert expr.topics == (frozenset(topics) if topics is not None else None)
     assert expr.ids == (frozenset(ids) if ids is not None else None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "(" * 5000 + "a=1" + ")" * 5000,
+        "not " * 5000 + "a=1",
+        "a=1 and " + "(not " * 3000 + "b=2" + ")" * 3000,
+    ],
+)
+def test_deep_nesting_is_a_parse_error_not_a_crash(text: str) -> None:
+    with pytest.raises(ExpressionError, match="nested deeper"):
+        compile_expression(text)
+
+
+def test_nesting_up_to_the_limit_works() -> None:
+    text = "(" * MAX_NESTING + "a=1" + ")" * MAX_NESTING
+    assert compile_expression(text).evaluate({"a": "1"}) is True
+    nots = MAX_NESTING - 1
+    expected = nots % 2 == 0  # each "not" inverts the True of a=1
+    assert compile_expression("not " * nots + "a=1").evaluate({"a": "1"}) is expected

@@ -34,7 +34,14 @@ from typing import Any
 
 from vidhub.errors import BadRequest
 
-__all__ = ["EvaluationError", "Expression", "ExpressionError", "compile_expression", "parse"]
+__all__ = [
+    "MAX_NESTING",
+    "EvaluationError",
+    "Expression",
+    "ExpressionError",
+    "compile_expression",
+    "parse",
+]
 
 _FIELD_RE = re.compile(r"[A-Za-z0-9_.]+")
 _BARE_RE = re.compile(r"[A-Za-z0-9\-_,./*@+]+")
@@ -55,6 +62,10 @@ class ExpressionError(BadRequest):
     """An expression does not parse; the message gives the position and the cause."""
 
 
+class _TooDeep(ExpressionError):
+    """Nesting beyond :data:`MAX_NESTING`: never backtracked over."""
+
+
 class EvaluationError(Exception):
     """Matching raised where the Python client would (TypeError/IndexError in §6.3)."""
 
@@ -62,10 +73,21 @@ class EvaluationError(Exception):
 _Node = tuple[Any, ...]  # ("cond", parts, op, literal) | ("and"|"or", [nodes]) | ("not", node)
 
 
+#: Deepest nesting of parentheses and ``not`` accepted (keeps parsing and matching iterative
+#: enough for Python's stack whatever a client sends).
+MAX_NESTING = 50
+
+
 class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
+
+    def enter(self) -> None:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise _TooDeep(f"expression nested deeper than {MAX_NESTING} levels")
 
     def fail(self, expected: str) -> ExpressionError:
         snippet = self.text[self.pos : self.pos + 20]
@@ -110,6 +132,8 @@ class _Parser:
                 break
             try:
                 children.append(self.and_expr())
+            except _TooDeep:
+                raise
             except ExpressionError:
                 self.pos = save
                 break
@@ -123,6 +147,8 @@ class _Parser:
                 break
             try:
                 children.append(self.not_expr())
+            except _TooDeep:
+                raise
             except ExpressionError:
                 self.pos = save
                 break
@@ -131,17 +157,24 @@ class _Parser:
     def not_expr(self) -> _Node:
         save = self.pos
         if self.keyword("not"):
+            self.enter()
             try:
                 return ("not", self.not_expr())
+            except _TooDeep:
+                raise
             except ExpressionError:
                 self.pos = save  # "not" may be a field name: not=1
+            finally:
+                self.depth -= 1
         return self.atom()
 
     def atom(self) -> _Node:
         self.skip()
         if self.text.startswith("(", self.pos):
             self.pos += 1
+            self.enter()
             node = self.or_expr()
+            self.depth -= 1
             self.skip()
             if not self.text.startswith(")", self.pos):
                 raise self.fail("')'")
