@@ -234,6 +234,16 @@ def test_a_misbehaving_peer_leaves_ftrack_clients_unaffected(
         rogue.close()
 
 
+def test_connect_packet_arrives_exactly_once(shared_server: ServerProcess, hubs: list[Any]) -> None:
+    hub = make_hub(shared_server)
+    seen: list[Any] = []
+    hub.subscribe("topic=ftrack.meta.connected", seen.append)  # local: made from the 1:: packet
+    hub.connect()
+    hubs.append(hub)
+    assert pump([hub], lambda: len(seen) == 1 and not hub._packet_callbacks)
+    assert pump([hub], lambda: len(seen) > 1, 300 * MS) is False
+
+
 def test_bad_credentials_fail_to_connect(shared_server: ServerProcess) -> None:
     hub = ftrack_hub.EventHub(shared_server.url, "mallory", "wrong")
     with pytest.raises(ftrack_exc.EventHubConnectionError):
