@@ -13,6 +13,7 @@ import aioice.ice
 import aiortc
 import aiortc.rtcrtpreceiver
 import aiortc.rtp
+import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
 
@@ -90,12 +91,18 @@ def test_rtp_and_ice_helpers() -> None:
     assert "send_data" in dir(aioice.ice.StunProtocol)
 
 
-def test_install_host_addresses_filters_by_family() -> None:
-    before = aiortc_glue.host_addresses()
-    try:
-        aiortc_glue.install_host_addresses(["127.0.0.1", "::1"])
-        assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
-        assert aioice.ice.get_host_addresses(False, True) == ["::1"]
-        assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1", "::1"]
-    finally:
-        aiortc_glue.install_host_addresses(before)
+def test_install_host_addresses_filters_by_family(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Restored afterwards: the process-wide setting and aioice's function.
+    monkeypatch.setattr(aiortc_glue, "_host_addresses", aiortc_glue._host_addresses)
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", aioice.ice.get_host_addresses)
+    aiortc_glue.install_host_addresses(["127.0.0.1", "::1"])
+    assert aioice.ice.get_host_addresses(True, False) == ["127.0.0.1"]
+    assert aioice.ice.get_host_addresses(False, True) == ["::1"]
+    assert aioice.ice.get_host_addresses(True, True) == ["127.0.0.1", "::1"]
+    assert aiortc_glue.host_addresses() == ("127.0.0.1", "::1")
+
+
+def test_without_configuration_aioice_discovery_applies(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(aiortc_glue, "_host_addresses", None)
+    monkeypatch.setattr(aioice.ice, "get_host_addresses", lambda v4, v6: ["192.0.2.10"])
+    assert aiortc_glue.host_addresses() == ("192.0.2.10",)

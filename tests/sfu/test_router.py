@@ -166,7 +166,7 @@ async def test_bad_requests_get_clear_errors(router: Router) -> None:
 
 
 async def test_closed_router_refuses_new_legs() -> None:
-    router = Router()
+    router = Router(host_addresses=["127.0.0.1"])
     await router.close()
     pub = PublisherBot(router, "p")
     with pytest.raises(NotAcceptable):
@@ -224,7 +224,7 @@ async def test_h264_publisher_constrains_subscriber_answer(router: Router) -> No
 
 
 async def test_forced_video_codec_refuses_other_codecs() -> None:
-    router = Router(forced_video_codec="H264")
+    router = Router(host_addresses=["127.0.0.1"], forced_video_codec="H264")
     pub = PublisherBot(router, "pub")
     for t in pub.pc.getTransceivers():
         if t.kind == "video":

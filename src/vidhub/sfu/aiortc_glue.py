@@ -44,12 +44,13 @@ log = logging.getLogger(__name__)
 #: The aiortc minor version these hooks were validated against.
 VALIDATED_AIORTC = "1.16"
 
-_host_addresses: tuple[str, ...] = ("127.0.0.1",)
+#: The configured media addresses; None means aioice's own interface discovery.
+_host_addresses: tuple[str, ...] | None = None
 
 
 def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     out: list[str] = []
-    for addr in _host_addresses:
+    for addr in _host_addresses or ():
         if ":" in addr:
             if use_ipv6:
                 out.append(addr)
@@ -61,7 +62,8 @@ def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
 def install_host_addresses(addresses: Sequence[str]) -> None:
     """Make aioice gather host candidates on ``addresses`` only (process-wide).
 
-    Must run before PeerConnections gather. The default list is ``("127.0.0.1",)``.
+    Must run before PeerConnections gather. Until it runs, aioice's own discovery applies
+    (every interface but loopback).
     """
     global _host_addresses
     _host_addresses = tuple(addresses)
@@ -69,8 +71,10 @@ def install_host_addresses(addresses: Sequence[str]) -> None:
 
 
 def host_addresses() -> tuple[str, ...]:
-    """The addresses host candidates are currently gathered on."""
-    return _host_addresses
+    """The addresses host candidates are gathered on now (configured or discovered)."""
+    if _host_addresses is not None:
+        return _host_addresses
+    return tuple(aioice.ice.get_host_addresses(True, True))
 
 
 class _DiscardQueue(queue.Queue[Any]):

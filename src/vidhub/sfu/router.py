@@ -106,9 +106,9 @@ class Router:
 
     Args:
         ice_servers: STUN/TURN servers for every PC; none by default (no public STUN).
-        host_addresses: addresses to gather host candidates on (process-wide, see
+        host_addresses: the only addresses to gather host candidates on (process-wide, see
             :func:`~vidhub.sfu.aiortc_glue.install_host_addresses`); None keeps the current
-            list, ``127.0.0.1`` unless configured.
+            setting: a list configured earlier, else every non-loopback interface.
         announced_address: address written into the answers' candidates instead of the
             local one (1:1 NAT); None announces the local addresses.
         forced_video_codec: ``VP8`` or ``H264`` to accept only that video codec from
@@ -126,10 +126,8 @@ class Router:
         forced_video_codec: str | None = None,
     ) -> None:
         self.on_endpoint_failed = None
-        if host_addresses is not None or aiortc_glue.host_addresses() == ("127.0.0.1",):
-            aiortc_glue.install_host_addresses(
-                aiortc_glue.host_addresses() if host_addresses is None else host_addresses
-            )
+        if host_addresses is not None:
+            aiortc_glue.install_host_addresses(host_addresses)
         self._ice_servers = list(ice_servers)
         self._announced = announced_address
         self._forced = forced_video_codec
