@@ -41,12 +41,16 @@ async def wait_for(event: asyncio.Event, within: float) -> None:
 class PublisherBot:
     """Publishes synthetic video (and audio) to ``router`` as ``producer_id``."""
 
-    def __init__(self, router: Router, producer_id: str, *, audio: bool = True) -> None:
+    def __init__(
+        self, router: Router, producer_id: str, *, audio: bool = True, video: bool = True
+    ) -> None:
         self.router = router
         self.id = producer_id
         self.pc = _pc()
-        self.video = VideoStreamTrack()
-        self.pc.addTransceiver(self.video, direction="sendonly")
+        self.video: MediaStreamTrack | None = None
+        if video:
+            self.video = VideoStreamTrack()
+            self.pc.addTransceiver(self.video, direction="sendonly")
         self.audio: MediaStreamTrack | None = None
         if audio:
             self.audio = AudioStreamTrack()

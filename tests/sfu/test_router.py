@@ -373,3 +373,19 @@ async def test_sendrecv_publisher_gets_its_stream_back(router: Router) -> None:
     assert back.width == 640
     await pub.close()
     await back.close()
+
+
+async def test_audio_only_publisher(router: Router) -> None:
+    pub = PublisherBot(router, "pub", video=False)
+    answer = await pub.start()
+    assert [s.kind for s in parse_media_sections(answer)] == ["audio"]
+    await wait_for(pub.connected, CONNECT_S)
+    sub = SubscriberBot(router, "sub", "pub")  # offers video too: answered inactive
+    sub_answer = await sub.start()
+    assert [(s.kind, s.direction) for s in parse_media_sections(sub_answer)] == [
+        ("video", "inactive"),
+        ("audio", "sendonly"),
+    ]
+    await wait_for(sub.first_audio, CONNECT_S)
+    await sub.close()
+    await pub.close()
