@@ -58,6 +58,8 @@ types: install
 
 bench: install
 	$(BIN)/python bench/rest.py
+	$(BIN)/python bench/hub.py
+	$(BIN)/python bench/sfu.py
 
 clean:
 	rm -rf $(VENV) $(PEERS)/node_modules .pytest_cache .mypy_cache .ruff_cache
