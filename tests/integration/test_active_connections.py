@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+import requests
 from aiortc import AudioStreamTrack
 
 import vidhub.client
@@ -27,6 +28,33 @@ except ImportError:  # pragma: no cover - a dev dependency
 pytestmark = pytest.mark.peers
 
 WAIT = 10_000 * MS
+#: Participant.toJson field order (openvidu.md §1.4)
+ACTIVE_KEYS = [
+    "id",
+    "object",
+    "status",
+    "connectionId",
+    "sessionId",
+    "createdAt",
+    "activeAt",
+    "location",
+    "ip",
+    "platform",
+    "token",
+    "type",
+    "record",
+    "role",
+    "kurentoOptions",
+    "customIceServers",
+    "rtspUri",
+    "adaptativeBitrate",
+    "onlyPlayWithSubscribers",
+    "networkCache",
+    "serverData",
+    "clientData",
+    "publishers",
+    "subscribers",
+]
 FLAVOURS: list[tuple[str, ModuleType, Any]] = [
     ("pyopenvidu", pyopenvidu, lambda s: s.api + "/"),
     ("vidhub", vidhub.client, lambda s: s.url),
@@ -111,6 +139,22 @@ async def test_async_sdk_on_a_live_participant(shared: ServerProcess) -> None:
             conn = ov.get_session(session.id).get_connection(pending.id)
             assert conn.client_data == "async-bot"
             assert [p.stream_id for p in conn.publishers] == [stream.id]
+            raw = await asyncio.to_thread(
+                requests.get,
+                f"{shared.api}/sessions/{session.id}/connection/{conn.id}",
+                auth=shared.auth,
+                timeout=10,
+            )
+            body = raw.json()
+            assert list(body) == ACTIVE_KEYS
+            assert body["status"] == "active" and body["location"] == "unknown"
+            assert list(body["publishers"][0]) == ["createdAt", "streamId", "mediaOptions"]
+            assert list(body["publishers"][0]["mediaOptions"]) == [
+                "hasAudio",
+                "audioActive",
+                "hasVideo",
+                "filter",
+            ]
             got = asyncio.ensure_future(bot.wait_event("sendMessage", wait_s=WAIT))
             await conn.signal("signal:ping", "1")
             assert (await got).data["data"] == "1"
