@@ -38,7 +38,7 @@ from vidhub.store import MemoryStore, SqliteStore
 
 @dataclass
 class Engine:
-    """A store engine under test; ``reopen`` gives a new store over the same data."""
+    """A store engine under test; each ``open()`` gives a started store over the same data."""
 
     name: str
     persistent: bool
