@@ -24,8 +24,23 @@ _ALNUM = string.digits + string.ascii_uppercase + string.ascii_lowercase
 CUSTOM_SESSION_ID_RE = re.compile(r"[a-zA-Z0-9_-]+")
 
 
+def _alnum(n: int) -> str:
+    """``n`` uniform characters of ``[0-9A-Za-z]`` from one CSPRNG read (rejection sampling).
+
+    Bytes >= 248 (= 4 * 62) are discarded so ``b % 62`` carries no modulo bias.
+    """
+    out: list[str] = []
+    while len(out) < n:
+        for b in secrets.token_bytes(n + 4):
+            if b < 248:
+                out.append(_ALNUM[b % 62])
+                if len(out) == n:
+                    break
+    return "".join(out)
+
+
 def _rand(prefix: str, n: int) -> str:
-    return prefix + secrets.choice(_UPPER) + "".join(secrets.choice(_ALNUM) for _ in range(n))
+    return prefix + secrets.choice(_UPPER) + _alnum(n)
 
 
 def session_id() -> str:
