@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 from aiohttp import web
 
 from vidhub.errors import BadRequest, SessionNotFound
@@ -85,18 +88,21 @@ async def list_connections(request: web.Request) -> web.Response:
     )
 
 
-def _session_missing_is_400() -> BadRequest:
-    return BadRequest(empty_body=True)
+@contextlib.contextmanager
+def _missing_session_is_400() -> Iterator[None]:
+    """On connection and stream paths OpenVidu answers an unknown session with an empty 400."""
+    try:
+        yield
+    except SessionNotFound:
+        raise BadRequest(empty_body=True) from None
 
 
 @routes.get("/openvidu/api/sessions/{session_id}/connection/{connection_id}")
 async def get_connection(request: web.Request) -> web.Response:
-    try:
+    with _missing_session_is_400():
         conn = await request.app[MANAGER].get_connection(
             request.match_info["session_id"], request.match_info["connection_id"]
         )
-    except SessionNotFound:
-        raise _session_missing_is_400() from None
     return json_response(render_connection(conn))
 
 
@@ -120,23 +126,19 @@ async def update_connection(request: web.Request) -> web.Response:
 
 @routes.delete("/openvidu/api/sessions/{session_id}/connection/{connection_id}")
 async def delete_connection(request: web.Request) -> web.Response:
-    try:
+    with _missing_session_is_400():
         await request.app[MANAGER].delete_connection(
             request.match_info["session_id"], request.match_info["connection_id"]
         )
-    except SessionNotFound:
-        raise _session_missing_is_400() from None
     return web.Response(status=204)
 
 
 @routes.delete("/openvidu/api/sessions/{session_id}/stream/{stream_id}")
 async def force_unpublish(request: web.Request) -> web.Response:
-    try:
+    with _missing_session_is_400():
         await request.app[MANAGER].force_unpublish(
             request.match_info["session_id"], request.match_info["stream_id"]
         )
-    except SessionNotFound:
-        raise _session_missing_is_400() from None
     return web.Response(status=204)
 
 
