@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 from aiohttp import web
 
@@ -150,9 +149,6 @@ def _setup_features(app: web.Application) -> None:
     setup_lifecycle(app)
     setup_webhooks(app)
     signalling.setup_signalling(app)
-    web_dir = Path(__file__).resolve().parent.parent / "web"
-    if (web_dir / "index.html").exists():
-        app.router.add_static("/static/", web_dir, show_index=False)
 
 
 async def _gc_loop(manager: SessionManager, cfg: Config) -> None:
