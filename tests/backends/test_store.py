@@ -1,14 +1,16 @@
 """One behavioural suite for every :class:`vidhub.core.store.Store` engine.
 
-The ``engine`` fixture yields each engine in turn; tests use only the ABC. A Redis engine joins
-by adding a factory to ``ENGINES`` (see the slot below) backed by a real ``redis-server`` on
-loopback, marked ``redis``.
+The ``engine`` fixture yields each engine in turn; tests use only the ABC. The Redis engine
+runs against a real ``redis-server`` on loopback (``tests/backends/conftest.py``), marked
+``redis``; each test gets its own key prefix, and ``open()`` again means a new ``RedisStore``
+(a new connection, as another node or a restart would have) over the same keys.
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -33,7 +35,7 @@ from vidhub.protocol.openvidu_rest import (
     RecordingProperties,
     SessionProperties,
 )
-from vidhub.store import MemoryStore, SqliteStore
+from vidhub.store import MemoryStore, RedisStore, SqliteStore
 
 
 @dataclass
@@ -45,7 +47,7 @@ class Engine:
     open: Callable[[], Awaitable[Store]]
 
 
-def _memory(tmp: Path) -> Engine:
+def _memory(request: pytest.FixtureRequest, tmp: Path) -> Engine:
     async def open_() -> Store:
         s = MemoryStore()
         await s.start()
@@ -54,7 +56,7 @@ def _memory(tmp: Path) -> Engine:
     return Engine("memory", False, open_)
 
 
-def _sqlite(tmp: Path) -> Engine:
+def _sqlite(request: pytest.FixtureRequest, tmp: Path) -> Engine:
     async def open_() -> Store:
         s = SqliteStore(tmp / "vidhub.db")
         await s.start()
@@ -63,15 +65,36 @@ def _sqlite(tmp: Path) -> Engine:
     return Engine("sqlite", True, open_)
 
 
-# name -> factory. The Redis slot: add ``"redis": _redis`` with a factory that starts (or
-# reuses) a loopback redis-server and returns ``RedisStore(url)``, and mark it ``redis``.
-ENGINES: dict[str, Callable[[Path], Engine]] = {"memory": _memory, "sqlite": _sqlite}
+def _redis(request: pytest.FixtureRequest, tmp: Path) -> Engine:
+    url = request.getfixturevalue("redis_server").url  # started only when a test needs it
+    prefix = f"test-{uuid.uuid4().hex}:"
+
+    async def open_() -> Store:
+        s = RedisStore(url, prefix=prefix)
+        await s.start()
+        return s
+
+    return Engine("redis", True, open_)
 
 
-@pytest.fixture(params=sorted(ENGINES))
+#: name -> factory (given the requesting test, for the fixtures it needs, and a temp dir).
+ENGINES: dict[str, Callable[[pytest.FixtureRequest, Path], Engine]] = {
+    "memory": _memory,
+    "redis": _redis,
+    "sqlite": _sqlite,
+}
+PERSISTENT = ("redis", "sqlite")
+_MARKS = {"redis": [pytest.mark.redis]}
+
+
+def _params(names: list[str]) -> list[object]:
+    return [pytest.param(n, marks=_MARKS.get(n, [])) for n in sorted(names)]
+
+
+@pytest.fixture(params=_params(list(ENGINES)))
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
     factory = ENGINES[request.param]
-    return factory(tmp_path)
+    return factory(request, tmp_path)
 
 
 @pytest.fixture
@@ -340,9 +363,11 @@ async def test_close_twice(engine: Engine) -> None:
 
 
 # -- persistence (persistent engines only) ---------------------------------------------------
-@pytest.fixture(params=sorted(n for n in ENGINES if ENGINES[n](Path()).persistent))
+@pytest.fixture(params=_params(list(PERSISTENT)))
 def persistent(request: pytest.FixtureRequest, tmp_path: Path) -> Engine:
-    return ENGINES[request.param](tmp_path)
+    eng = ENGINES[request.param](request, tmp_path)
+    assert eng.persistent
+    return eng
 
 
 async def test_reopen_sees_everything(persistent: Engine) -> None:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from vidhub.clock import Clock, SystemClock
-from vidhub.config import Config
+from vidhub.config import Config, ConfigError
 from vidhub.core.events import EventBus
 from vidhub.core.store import Store
 from vidhub.manager import SessionManager
@@ -42,9 +42,20 @@ log = logging.getLogger(__name__)
 
 
 def make_store(cfg: Config) -> Store:
-    """Choose the store engine once, from config."""
+    """Choose the store engine once, from config.
+
+    Raises:
+        ConfigError: ``redis`` was chosen but the ``redis`` package is not installed.
+    """
     if cfg.store == "redis":
-        raise NotImplementedError("the Redis store engine is not built yet")
+        # imported here: only Redis deployments need the ``vidhub[redis]`` extra
+        try:
+            from vidhub.store.redis import RedisStore
+        except ImportError as exc:
+            raise ConfigError(
+                "--store redis needs the redis package: pip install 'vidhub[redis]'"
+            ) from exc
+        return RedisStore(cfg.redis_url)
     if cfg.db_path is not None:
         return SqliteStore(cfg.db_path)
     return MemoryStore()
