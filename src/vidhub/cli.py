@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from vidhub import OPENVIDU_VERSION, __version__
 from vidhub.config import Config, ConfigError
+from vidhub.errors import VidhubError
 from vidhub.log import configure
 
 __all__ = ["main"]
@@ -143,28 +144,43 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     configure(cfg.log_level, secrets=[cfg.secret])
     ssl_ctx = None
-    if cfg.tls:
-        ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        ssl_ctx.load_cert_chain(cfg.certfile, cfg.keyfile)
+    try:
+        if cfg.tls:
+            ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            ssl_ctx.load_cert_chain(cfg.certfile, cfg.keyfile)
+        app = make_app(cfg)
+    except (ConfigError, OSError, ssl.SSLError) as exc:
+        print(f"vidhub: cannot start: {exc}", file=sys.stderr)
+        return 2
     _install_uvloop()
     scheme = "https" if ssl_ctx else "http"
     log.info(
-        "vidhub %s serving on %s://%s:%d (store: %s)",
+        "vidhub %s starting on %s://%s:%d (store: %s)",
         __version__,
         scheme,
         cfg.host,
         cfg.port,
         cfg.store,
     )
-    web.run_app(
-        make_app(cfg),
-        host=cfg.host,
-        port=cfg.port,
-        ssl_context=ssl_ctx,
-        print=None,
-        access_log=None,
-        handle_signals=True,
-    )
+    try:
+        web.run_app(
+            app,
+            host=cfg.host,
+            port=cfg.port,
+            ssl_context=ssl_ctx,
+            print=None,
+            access_log=None,
+            handle_signals=True,
+        )
+    except VidhubError as exc:  # a resource failed to start, e.g. Redis unreachable
+        print(f"vidhub: cannot start: {exc.message}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # e.g. the port is taken
+        print(
+            f"vidhub: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -125,6 +126,15 @@ class Config:
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     recording: bool = False
     cdr: bool = False
+    #: This node's id, recorded on the connections it serves. Must be stable across restarts
+    #: (a restarted node drops what it served before) and unique per node on a shared Redis.
+    #: Empty means ``<hostname>:<port>``.
+    node_id: str = ""
+
+    @property
+    def effective_node_id(self) -> str:
+        """``node_id``, or ``<hostname>:<port>`` when not set."""
+        return self.node_id or f"{socket.gethostname()}:{self.port}"
 
     @property
     def db_path(self) -> Path | None:
@@ -200,6 +210,7 @@ class Config:
             "data_dir": (("VIDHUB_DATA_DIR",), Path),
             "store": (("VIDHUB_STORE",), str),
             "redis_url": (("VIDHUB_REDIS_URL",), str),
+            "node_id": (("VIDHUB_NODE_ID",), str),
             "log_level": (("VIDHUB_LOG_LEVEL",), str),
             "certfile": (("VIDHUB_CERTFILE",), str),
             "keyfile": (("VIDHUB_KEYFILE",), str),

@@ -370,7 +370,7 @@ class SessionManager:
         gone: list[Publisher] = []
 
         def drop(c: Connection) -> None:
-            gone.extend(p for p in c.publishers if p.stream_id == stream_id)
+            gone[:] = (p for p in c.publishers if p.stream_id == stream_id)
             c.publishers = [p for p in c.publishers if p.stream_id != stream_id]
 
         conn = await self.store.update_connection(
@@ -420,7 +420,7 @@ class SessionManager:
         gone: list[Subscriber] = []
 
         def drop(c: Connection) -> None:
-            gone.extend(s for s in c.subscribers if s.stream_id == stream_id)
+            gone[:] = (s for s in c.subscribers if s.stream_id == stream_id)
             c.subscribers = [s for s in c.subscribers if s.stream_id != stream_id]
 
         conn = await self.store.update_connection(

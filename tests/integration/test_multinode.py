@@ -150,3 +150,18 @@ async def test_concurrent_activation_from_two_store_instances(cluster: Cluster) 
     assert seen.json()["status"] == "active"
     assert seen.json()["clientData"] == winners[0].client_data
     assert (await asyncio.to_thread(rest, b, "DELETE", f"/sessions/{sid}")).status_code == 204
+
+
+def test_restarting_a_node_keeps_other_nodes_participants(cluster: Cluster) -> None:
+    """A node that restarts drops only the connections it served itself, never another's."""
+    a, b = cluster.a, cluster.b
+    sid = new_session(a)
+    token = rest(a, "POST", f"/sessions/{sid}/connection", json={}).json()["token"]
+
+    async def scenario() -> None:
+        async with Participant(token) as bot:  # joins through node A
+            await asyncio.to_thread(b.restart)
+            got = rest(b, "GET", f"/sessions/{sid}/connection/{bot.connection_id}")
+            assert got.status_code == 200 and got.json()["status"] == "active"
+
+    asyncio.run(scenario())

@@ -104,6 +104,7 @@ def make_app(
         clock or SystemClock(),
         events,
         ice_servers=parse_ice_servers(cfg.ice_servers),
+        node_id=cfg.effective_node_id,
     )
     app[CONFIG] = cfg
     app[EVENTS] = events

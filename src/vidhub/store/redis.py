@@ -39,6 +39,7 @@ keys of several sessions); durability is whatever the Redis server is configured
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, cast
@@ -49,7 +50,7 @@ from redis.exceptions import RedisError
 
 from vidhub.core.models import Connection, ConnectionId, Session, SessionId
 from vidhub.core.store import ActivationInfo, Store
-from vidhub.errors import SessionExists, SessionNotFound, VidhubError
+from vidhub.errors import Overloaded, SessionExists, SessionNotFound
 from vidhub.store.memory import (
     decode_connection,
     decode_session,
@@ -58,6 +59,8 @@ from vidhub.store.memory import (
 )
 
 __all__ = ["RedisStore", "RedisUnavailable"]
+
+log = logging.getLogger(__name__)
 
 #: Compare-and-set attempts before giving up on a connection other writers keep changing.
 MAX_ATTEMPTS = 100
@@ -198,10 +201,14 @@ return out
 """
 
 
-class RedisUnavailable(VidhubError):
-    """The Redis server named by the configuration cannot be reached."""
+class RedisUnavailable(Overloaded):
+    """The Redis server named by the configuration cannot be reached.
 
-    http_status = 503
+    A 503 with ``Retry-After`` at the REST edge: the request may succeed once Redis is back.
+    """
+
+    def __init__(self, message: str = "State store unavailable") -> None:
+        super().__init__(message, retry_after=2)
 
 
 class RedisStore(Store):
@@ -251,7 +258,11 @@ class RedisStore(Store):
     async def _run(self, script: str, *args: str | bytes) -> Any:
         if self._redis is None:
             raise RuntimeError("RedisStore used before start()")
-        return await self._scripts[script](args=[self._prefix, *args])
+        try:
+            return await self._scripts[script](args=[self._prefix, *args])
+        except (RedisError, OSError) as exc:
+            log.warning("Redis call %s failed: %s", script, exc.__class__.__name__)
+            raise RedisUnavailable() from exc
 
     def _client(self) -> aioredis.Redis:
         if self._redis is None:
@@ -260,10 +271,16 @@ class RedisStore(Store):
 
     async def _get(self, key: str) -> bytes | None:
         # the client is built without decode_responses: replies are bytes
-        return cast("bytes | None", await self._client().get(key))
+        try:
+            return cast("bytes | None", await self._client().get(key))
+        except (RedisError, OSError) as exc:
+            raise RedisUnavailable() from exc
 
     async def _hget(self, key: str, field: str) -> bytes | None:
-        return cast("bytes | None", await self._client().hget(key, field))
+        try:
+            return cast("bytes | None", await self._client().hget(key, field))
+        except (RedisError, OSError) as exc:
+            raise RedisUnavailable() from exc
 
     # -- sessions ------------------------------------------------------------------------
     async def create_session(self, session: Session) -> None:
