@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import requests
 
-from tests.support.proc import ServerProcess
+from tests.support.proc import ServerProcess, free_port
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
@@ -60,3 +62,32 @@ def test_secret_never_logged(server: ServerProcess) -> None:
     requests.post(server.api + "/sessions", auth=server.auth, json={}, timeout=5)
     server.stop()
     assert server.secret not in server.log()
+
+
+def test_unreachable_redis_is_a_clear_startup_error(tmp_path: Path) -> None:
+    port = free_port()
+    out = _run(
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path),
+        "--store",
+        "redis",
+        "--redis-url",
+        f"redis://127.0.0.1:{free_port()}/0",
+    )
+    assert out.returncode == 1
+    assert "cannot reach Redis" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_port_in_use_is_a_clear_startup_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = _run("serve", "--port", str(port), "--data-dir", str(tmp_path), "--store", "memory")
+    assert out.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
+    assert "Traceback" not in out.stderr
