@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from aiohttp import web
 
 from vidhub.errors import BadRequest, SessionNotFound
+from vidhub.manager import SessionView
 from vidhub.protocol.openvidu_rest import (
     ROLES,
     parse_connection_properties,
@@ -35,8 +36,8 @@ async def create_session(request: web.Request) -> web.Response:
         default_transcoding=cfg.allow_transcoding,
     )
     session = await request.app[MANAGER].create_session(props)
-    view = await request.app[MANAGER].get_session(session.id)
-    return json_response(render_session(view))
+    # a new session has no connections yet: no need to read it back from the store
+    return json_response(render_session(SessionView(session, [])))
 
 
 @routes.get("/openvidu/api/sessions")
