@@ -3,7 +3,8 @@
 Node A and node B are separate processes that share nothing but a loopback ``redis-server``:
 whatever one creates over REST the other lists and serves, and a token is consumed once
 whichever node (or store instance) tries it. Live media and signalling stay on the node a
-participant's socket reached; only the store is shared.
+participant's socket reached; REST actions on a live participant (signal, force-disconnect,
+session close, force-unpublish) made through the other node are relayed to it over Redis.
 """
 
 from __future__ import annotations
@@ -165,3 +166,109 @@ def test_restarting_a_node_keeps_other_nodes_participants(cluster: Cluster) -> N
             assert got.status_code == 200 and got.json()["status"] == "active"
 
     asyncio.run(scenario())
+
+
+# -- REST actions on live participants reach the node serving them (cluster relay) ------------
+async def _joined(node: ServerProcess, sid: str, via: ServerProcess, **body: Any) -> Participant:
+    """A bot joined through ``via`` with a token made over REST on ``node``."""
+    made = await asyncio.to_thread(rest, node, "POST", f"/sessions/{sid}/connection", json=body)
+    assert made.status_code == 200, made.text
+    bot = Participant(on_node(made.json()["token"], via))
+    await bot.join()
+    return bot
+
+
+async def test_a_rest_signal_through_b_reaches_a_participant_on_a(cluster: Cluster) -> None:
+    a, b = cluster.a, cluster.b
+    sid = await asyncio.to_thread(new_session, a)
+    on_a = await _joined(a, sid, via=a)
+    try:
+        got = asyncio.ensure_future(on_a.wait_event("sendMessage"))
+        sent = await asyncio.to_thread(
+            rest,
+            b,
+            "POST",
+            "/signal",
+            json={"session": sid, "to": [on_a.connection_id], "type": "note", "data": "via B"},
+        )
+        assert sent.status_code == 200, sent.text
+        assert (await got).data == {"data": "via B", "type": "note"}
+    finally:
+        await on_a.leave()
+
+
+async def test_a_broadcast_signal_through_b_reaches_both_nodes(cluster: Cluster) -> None:
+    a, b = cluster.a, cluster.b
+    sid = await asyncio.to_thread(new_session, a)
+    on_a = await _joined(a, sid, via=a)
+    on_b = await _joined(a, sid, via=b)
+    try:
+        got = [asyncio.ensure_future(p.wait_event("sendMessage")) for p in (on_a, on_b)]
+        sent = await asyncio.to_thread(
+            rest, b, "POST", "/signal", json={"session": sid, "type": "all", "data": "hello"}
+        )
+        assert sent.status_code == 200, sent.text
+        for fut in got:
+            assert (await fut).data == {"data": "hello", "type": "all"}
+    finally:
+        await on_a.leave()
+        await on_b.leave()
+
+
+async def test_deleting_a_connection_through_b_evicts_the_participant_on_a(
+    cluster: Cluster,
+) -> None:
+    a, b = cluster.a, cluster.b
+    sid = await asyncio.to_thread(new_session, a)
+    on_a = await _joined(a, sid, via=a)
+    stays = await _joined(a, sid, via=a)  # keeps the session open
+    try:
+        evicted = asyncio.ensure_future(on_a.wait_event("participantEvicted"))
+        left = asyncio.ensure_future(
+            stays.wait_event(
+                "participantLeft", lambda e: e.data.get("connectionId") == on_a.connection_id
+            )
+        )
+        gone = await asyncio.to_thread(
+            rest, b, "DELETE", f"/sessions/{sid}/connection/{on_a.connection_id}"
+        )
+        assert gone.status_code == 204, gone.text
+        assert (await evicted).data["reason"] == "forceDisconnectByServer"
+        assert (await left).data["reason"] == "forceDisconnectByServer"
+        await asyncio.wait_for(on_a.closed.wait(), 10)
+        seen = await asyncio.to_thread(rest, a, "GET", f"/sessions/{sid}")
+        assert [c["id"] for c in seen.json()["connections"]["content"]] == [stays.connection_id]
+    finally:
+        await on_a.leave()
+        await stays.leave()
+
+
+async def test_closing_a_session_through_b_evicts_participants_on_a(cluster: Cluster) -> None:
+    a, b = cluster.a, cluster.b
+    sid = await asyncio.to_thread(new_session, a)
+    on_a = await _joined(a, sid, via=a)
+    try:
+        evicted = asyncio.ensure_future(on_a.wait_event("participantEvicted"))
+        assert (await asyncio.to_thread(rest, b, "DELETE", f"/sessions/{sid}")).status_code == 204
+        assert (await evicted).data["reason"] == "sessionClosedByServer"
+        await asyncio.wait_for(on_a.closed.wait(), 10)
+    finally:
+        await on_a.leave()
+
+
+async def test_force_unpublish_through_b_stops_a_stream_on_a(cluster: Cluster) -> None:
+    from aiortc import AudioStreamTrack
+
+    a, b = cluster.a, cluster.b
+    sid = await asyncio.to_thread(new_session, a)
+    on_a = await _joined(a, sid, via=a)
+    try:
+        stream = await on_a.publish(audio=AudioStreamTrack())
+        unpublished = asyncio.ensure_future(on_a.wait_event("participantUnpublished"))
+        gone = await asyncio.to_thread(rest, b, "DELETE", f"/sessions/{sid}/stream/{stream.id}")
+        assert gone.status_code == 204, gone.text
+        assert (await unpublished).data["reason"] == "forceUnpublishByServer"
+        again = await asyncio.to_thread(rest, b, "DELETE", f"/sessions/{sid}/stream/{stream.id}")
+        assert again.status_code == 404
+    finally:
+        await on_a.leave()

@@ -14,7 +14,9 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from vidhub.broker.base import Broker
 from vidhub.clock import Clock, SystemClock
+from vidhub.cluster import ClusterGateway
 from vidhub.config import Config, ConfigError
 from vidhub.core.events import EventBus
 from vidhub.core.store import Store
@@ -36,7 +38,7 @@ from vidhub.server.rest import sessions as rest_sessions
 from vidhub.server.webhooks import setup_webhooks
 from vidhub.store import MemoryStore, SqliteStore
 
-__all__ = ["make_app", "make_store", "parse_ice_servers"]
+__all__ = ["make_app", "make_broker", "make_store", "parse_ice_servers"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,15 @@ def make_store(cfg: Config) -> Store:
     if cfg.db_path is not None:
         return SqliteStore(cfg.db_path)
     return MemoryStore()
+
+
+def make_broker(cfg: Config) -> Broker | None:
+    """The bus between nodes: Redis pub/sub on the store's Redis; ``None`` for one node."""
+    if cfg.store != "redis":
+        return None
+    from vidhub.broker.redis import RedisBroker  # make_store already checked the extra
+
+    return RedisBroker(cfg.redis_url)
 
 
 def parse_ice_servers(entries: tuple[str, ...]) -> tuple[IceServer, ...]:
@@ -161,6 +172,26 @@ def _setup_features(app: web.Application) -> None:
     setup_lifecycle(app)
     setup_webhooks(app)
     signalling.setup_signalling(app)
+    _setup_cluster(app)
+
+
+def _setup_cluster(app: web.Application) -> None:
+    """On a shared Redis, route live-participant actions to the node serving them."""
+    broker = make_broker(app[CONFIG])
+    if broker is None:
+        return
+    manager = app[MANAGER]
+    gateway = ClusterGateway(manager.live, broker, manager.store, app[CONFIG].effective_node_id)
+    manager.live = gateway
+
+    async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
+        await broker.start()
+        await gateway.start()
+        yield
+        await gateway.close()
+        await broker.close()
+
+    app.cleanup_ctx.append(cluster_ctx)
 
 
 async def _gc_loop(manager: SessionManager, cfg: Config) -> None:
