@@ -650,9 +650,12 @@ def scenario_parity(
         stop_server(proc, port)
 
 
-async def served_join(cap: Path, base: str, n: int) -> tuple[list[float], list[float]]:
+async def served_join(
+    cap: Path, base: str, n: int, stages: dict[str, list[float]]
+) -> tuple[list[float], list[float]]:
     """Token -> first decoded frame through the real server: 5 joins 0.5 s apart, then
-    ``n`` concurrent joiners."""
+    ``n`` concurrent joiners. ``stages`` gets the concurrent joins' per-stage durations
+    (token, joinRoom, receiveVideoFrom, connected = ICE+DTLS up, frame = first decoded)."""
     import aiohttp
 
     from vidhub.client.participant import Participant
@@ -689,15 +692,34 @@ async def served_join(cap: Path, base: str, n: int) -> tuple[list[float], list[f
 
         async def one() -> float:
             t0 = time.monotonic()
+            marks: dict[str, float] = {}
             p = Participant(await token(), host_addresses=["127.0.0.1"])
+            marks["token"] = time.monotonic()
             try:
                 await p.join()
+                marks["joinRoom"] = time.monotonic()
                 sub = await p.subscribe(stream)
+                marks["receiveVideoFrom"] = time.monotonic()
+                sub_pc = sub.pc
+
+                def _up() -> None:
+                    if sub_pc.connectionState == "connected" and "connected" not in marks:
+                        marks["connected"] = time.monotonic()
+
+                sub_pc.on("connectionstatechange", _up)
+                _up()
                 track = sub.video
                 assert track is not None
                 while True:
                     frame: Any = await asyncio.wait_for(track.recv(), 15)
                     if frame.width > 0:
+                        marks["frame"] = time.monotonic()
+                        # Stage durations (each from the previous mark), for the breakdown.
+                        prev = t0
+                        for name in ("token", "joinRoom", "receiveVideoFrom", "connected", "frame"):
+                            at = marks.get(name, prev)
+                            stages.setdefault(name, []).append(at - prev)
+                            prev = at
                         return time.monotonic() - t0
             finally:
                 await p.leave()
@@ -709,12 +731,16 @@ async def served_join(cap: Path, base: str, n: int) -> tuple[list[float], list[f
                 # Pace the joins past the 300 ms PLI coalescing window, so each one is
                 # measured alone rather than waiting on its predecessor's keyframe request.
                 await asyncio.sleep(0.5)
-            return alone, list(await asyncio.gather(*(one() for _ in range(n))))
+            stages.clear()
+            together = list(await asyncio.gather(*(one() for _ in range(n))))
+            return alone, together
         finally:
             await pub.leave()
 
 
-def scenario_served(cap: Path, n: int) -> tuple[list[float], list[float]]:
+def scenario_served(
+    cap: Path, n: int, stages: dict[str, list[float]]
+) -> tuple[list[float], list[float]]:
     """``vidhub serve`` in a subprocess; joiners in this process."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -733,7 +759,7 @@ def scenario_served(cap: Path, n: int) -> tuple[list[float], list[float]]:
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError("vidhub serve did not start") from None
                 time.sleep(0.1)
-        return asyncio.run(served_join(cap, base, n))
+        return asyncio.run(served_join(cap, base, n, stages))
     finally:
         proc.terminate()
         try:
@@ -747,6 +773,29 @@ def _runs(values: list[float]) -> str:
     return ", ".join(f"{v:.1f}" for v in values)
 
 
+def print_served(
+    n: int, alone: list[float], lat: list[float], stages: dict[str, list[float]], run: int
+) -> None:
+    print(
+        f"\n[join via vidhub serve, run {run + 1}] REST token -> joinRoom -> receiveVideoFrom -> "
+        "first decoded 640x480 frame (joiners decode, in one process)"
+    )
+    print(
+        f"  one at a time (5 joins, 0.5 s apart): "
+        f"p50 {1000 * statistics.median(alone):.0f} ms, "
+        f"max {1000 * max(alone):.0f} ms"
+    )
+    print(
+        f"  {n} concurrent: p50 {1000 * statistics.median(lat):.0f} ms, "
+        f"p95 {1000 * pct(lat, 0.95):.0f} ms, max {1000 * max(lat):.0f} ms  (goal p50 <= 300)"
+    )
+    parts = ", ".join(
+        f"{name} {1000 * statistics.median(v):.0f}/{1000 * max(v):.0f}"
+        for name, v in stages.items()
+    )
+    print(f"  concurrent, per stage median/max ms (each from the previous): {parts}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--server", metavar="PORT_FILE")
@@ -756,7 +805,22 @@ def main() -> None:
     ap.add_argument("--rooms", type=int, default=4)
     ap.add_argument("--size", type=int, default=7)
     ap.add_argument("--subs", type=int, default=20)
+    ap.add_argument(
+        "--only",
+        choices=("fanout", "served", "parity"),
+        action="append",
+        help="run only this scenario (repeatable); default: all three",
+    )
+    ap.add_argument(
+        "--served-runs",
+        type=int,
+        default=1,
+        choices=range(1, 6),
+        metavar="1-5",
+        help="repeat the join-via-vidhub-serve scenario (fresh server each time)",
+    )
     args = ap.parse_args()
+    only = set(args.only or ("fanout", "served", "parity"))
     if not args.asyncio:
         import uvloop
 
@@ -782,65 +846,63 @@ def main() -> None:
         print(f"loop: {'asyncio' if args.asyncio else 'uvloop'}; cores: {os.cpu_count()}")
         print(f"capture: VP8 640x480 {FPS} fps, {vbytes:.0f} B/frame avg, keyframe every 0.5 s;")
         print(f"         Opus 20 ms, {sum(map(len, media['audio'])) / len(media['audio']):.0f} B")
-        fan = scenario_fanout(tmp, cap, args.subs, win, reps)
-        print(
-            f"\n[fan-out] 1 publisher -> {fan['subs']} subscribers, {reps} x {win:.0f} s windows "
-            f"(median shown; all-in us per run: {_runs(fan['us_runs'])})"
-        )
-        print(f"  ingest only: server CPU {fan['ingest_cpu_pct']:.1f} % of one core")
-        print(
-            f"  in {fan['in_pps']:.0f} pkt/s, out {fan['out_pps']:.0f} pkt/s, "
-            f"server CPU {fan['cpu_pct']:.1f} % of one core"
-        )
-        print(
-            f"  CPU per forwarded packet: all-in {fan['us_per_out']:.1f} us, "
-            f"marginal {fan['marginal_us']:.1f} us  (goal <= 25 us)"
-        )
-        print(f"  forwarded packets/s per core: {1e6 / fan['us_per_out']:.0f} (all-in)")
-        print(
-            f"  subscriber loss {fan['loss_pct']:.2f} % (worst window), min fps "
-            f"{fan['min_fps']:.1f}, frozen {fan['frozen']}, not sent by server "
-            f"{fan['server_dropped']} pkts; load-generator CPU % {_runs(fan['agent_cpu'])}"
-        )
-        print(
-            f"  join (subscribe request -> first full video frame), {args.subs} concurrent: "
-            f"p50 {fan['join_p50_ms']:.0f} ms, p95 {fan['join_p95_ms']:.0f} ms, "
-            f"max {fan['join_max_ms']:.0f} ms, without frame {fan['no_frame']}  (goal p50 <= 300)"
-        )
-        alone, lat = scenario_served(cap, args.subs)
-        print(
-            "\n[join via vidhub serve] REST token -> joinRoom -> receiveVideoFrom -> first "
-            "decoded 640x480 frame (joiners decode, in one process)"
-        )
-        print(
-            f"  one at a time (5 joins, 0.5 s apart): "
-            f"p50 {1000 * statistics.median(alone):.0f} ms, "
-            f"max {1000 * max(alone):.0f} ms"
-        )
-        print(
-            f"  {args.subs} concurrent: p50 {1000 * statistics.median(lat):.0f} ms, "
-            f"p95 {1000 * pct(lat, 0.95):.0f} ms, max {1000 * max(lat):.0f} ms  (goal p50 <= 300)"
-        )
-        par = scenario_parity(tmp, cap, rooms, size, win, reps)
-        print(
-            f"\n[parity] {rooms} sessions x {size} participants: {par['publishers']} publishers, "
-            f"{par['subs']} subscriptions, {reps} x {win:.0f} s windows"
-        )
-        print(f"  server CPU % per run: {_runs(par['cpu_runs'])}")
-        print(
-            f"  in {par['in_pps']:.0f} pkt/s, out {par['out_pps']:.0f} pkt/s, "
-            f"server CPU {par['cpu_pct']:.1f} % of one core  (goal <= 85 %)"
-        )
-        print(f"  CPU per forwarded packet (all-in, ingest included): {par['us_per_out']:.1f} us")
-        print(
-            f"  subscriber loss {par['loss_pct']:.2f} % (goal < 1 %), min fps "
-            f"{par['min_fps']:.1f}, frozen {par['frozen']}, without frame {par['no_frame']}, "
-            f"join p50 {par['join_p50_ms']:.0f} ms"
-        )
-        print(
-            f"  not sent by server {par['server_dropped']} pkts (gated/unconnected); "
-            f"load-generator CPU % {_runs(par['agent_cpu'])}"
-        )
+        if "fanout" in only:
+            fan = scenario_fanout(tmp, cap, args.subs, win, reps)
+            print(
+                f"\n[fan-out] 1 publisher -> {fan['subs']} subscribers, "
+                f"{reps} x {win:.0f} s windows "
+                f"(median shown; all-in us per run: {_runs(fan['us_runs'])})"
+            )
+            print(f"  ingest only: server CPU {fan['ingest_cpu_pct']:.1f} % of one core")
+            print(
+                f"  in {fan['in_pps']:.0f} pkt/s, out {fan['out_pps']:.0f} pkt/s, "
+                f"server CPU {fan['cpu_pct']:.1f} % of one core"
+            )
+            print(
+                f"  CPU per forwarded packet: all-in {fan['us_per_out']:.1f} us, "
+                f"marginal {fan['marginal_us']:.1f} us  (goal <= 25 us)"
+            )
+            print(f"  forwarded packets/s per core: {1e6 / fan['us_per_out']:.0f} (all-in)")
+            print(
+                f"  subscriber loss {fan['loss_pct']:.2f} % (worst window), min fps "
+                f"{fan['min_fps']:.1f}, frozen {fan['frozen']}, not sent by server "
+                f"{fan['server_dropped']} pkts; load-generator CPU % {_runs(fan['agent_cpu'])}"
+            )
+            print(
+                f"  join (subscribe request -> first full video frame), {args.subs} concurrent: "
+                f"p50 {fan['join_p50_ms']:.0f} ms, p95 {fan['join_p95_ms']:.0f} ms, "
+                f"max {fan['join_max_ms']:.0f} ms, without frame {fan['no_frame']}  "
+                "(goal p50 <= 300)"
+            )
+        if "served" in only:
+            for run in range(args.served_runs):
+                stages: dict[str, list[float]] = {}
+                alone, lat = scenario_served(cap, args.subs, stages)
+                print_served(args.subs, alone, lat, stages, run)
+        if "parity" in only:
+            par = scenario_parity(tmp, cap, rooms, size, win, reps)
+            print(
+                f"\n[parity] {rooms} sessions x {size} participants: "
+                f"{par['publishers']} publishers, "
+                f"{par['subs']} subscriptions, {reps} x {win:.0f} s windows"
+            )
+            print(f"  server CPU % per run: {_runs(par['cpu_runs'])}")
+            print(
+                f"  in {par['in_pps']:.0f} pkt/s, out {par['out_pps']:.0f} pkt/s, "
+                f"server CPU {par['cpu_pct']:.1f} % of one core  (goal <= 85 %)"
+            )
+            print(
+                f"  CPU per forwarded packet (all-in, ingest included): {par['us_per_out']:.1f} us"
+            )
+            print(
+                f"  subscriber loss {par['loss_pct']:.2f} % (goal < 1 %), min fps "
+                f"{par['min_fps']:.1f}, frozen {par['frozen']}, without frame {par['no_frame']}, "
+                f"join p50 {par['join_p50_ms']:.0f} ms"
+            )
+            print(
+                f"  not sent by server {par['server_dropped']} pkts (gated/unconnected); "
+                f"load-generator CPU % {_runs(par['agent_cpu'])}"
+            )
     print(f"\ntotal {time.monotonic() - t_start:.0f} s")
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import inspect
 import queue
+import re
 
 import aioice.ice
 import aiortc
 import aiortc.rtcrtpreceiver
 import aiortc.rtp
+import pylibsrtp
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
 from aiortc.rtcdtlstransport import RTCDtlsTransport, State
@@ -42,6 +44,10 @@ def test_receiver_hooks() -> None:
     src = inspect.getsource(RTCRtpReceiver.receive)
     assert "self.__decoder_queue" in src
     assert "self.__decoder_queue.put" in inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    # The hook is a plain function returning aiortc's coroutine: the DTLS loop must await
+    # whatever the (instance) attribute returns.
+    dtls_src = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "await receiver._handle_rtp_packet(" in dtls_src
 
 
 def test_sender_hooks() -> None:
@@ -89,6 +95,13 @@ def test_rtp_and_ice_helpers() -> None:
     assert "get_host_addresses(" in gather_src
     assert hasattr(aioice.ice, "StunProtocol")
     assert "send_data" in dir(aioice.ice.StunProtocol)
+    # SenderPort keeps a reference to the nominated-pair dict: aioice must only ever mutate
+    # it (clear / item assignment), never rebind it after __init__.
+    conn_src = inspect.getsource(aioice.ice.Connection)
+    assert len(re.findall(r"self\._nominated\s*(?::[^=\n]*)?=[^=]", conn_src)) == 1
+    assert isinstance(aioice.ice.CandidatePair.remote_addr, property)
+    # A refused packet (e.g. too old for the replay window) raises this, nothing broader.
+    assert issubclass(pylibsrtp.Error, Exception)
 
 
 def test_install_host_addresses_filters_by_family(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -21,7 +21,7 @@ from tests.sfu.fakes import (
 
 from vidhub.protocol.sdp import SdpCodec
 from vidhub.sfu.consumer import Consumer, ParkedTrack
-from vidhub.sfu.producer import PLI_INTERVAL_S, Producer
+from vidhub.sfu.producer import PLI_BURST, PLI_INTERVAL_S, Producer
 
 VP8 = SdpCodec(96, "VP8", 90000)
 OPUS = SdpCodec(111, "opus", 48000, 2)
@@ -172,6 +172,41 @@ async def test_pli_requests_are_coalesced_not_dropped() -> None:
     assert rx.plis[0][0] == 1111
     assert rx.plis[1][1] - rx.plis[0][1] >= PLI_INTERVAL_S - 0.01
     assert producer.keyframe_requests == 3 and producer.plis_sent == 2
+    await producer.close()
+
+
+async def test_answered_pli_lets_the_next_request_go_at_once_within_a_burst_budget() -> None:
+    """A subscriber connecting just after a keyframe does not wait for the window's end."""
+    producer, rx = await _producer()
+    await _feed(producer, rx, vp8_packet(1, 0))  # learn the SSRC
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    seq = 2
+    for _ in range(PLI_BURST):
+        producer.request_keyframe()  # sent at once: the previous PLI (if any) was answered
+        assert producer._pli_handle is None
+        await _feed(producer, rx, vp8_packet(seq, seq * 3000, key=True))  # its keyframe
+        seq += 1
+    assert producer.plis_sent == PLI_BURST
+    # Budget spent: the next request waits, and is still served (never dropped).
+    producer.request_keyframe()
+    assert producer._pli_handle is not None and producer.plis_sent == PLI_BURST
+    await asyncio.gather(*producer._tasks)  # the PLIs already sent reach the receiver
+    assert len(rx.plis) == PLI_BURST
+    rx.pli_event.clear()
+    await wait_for(rx.pli_event, PLI_BURST * PLI_INTERVAL_S + 1.0)
+    assert producer.plis_sent == PLI_BURST + 1
+    assert rx.plis[-1][1] - t0 >= PLI_BURST * PLI_INTERVAL_S - 0.01
+    await producer.close()
+
+
+async def test_unanswered_pli_is_not_repeated_inside_the_window() -> None:
+    producer, rx = await _producer()
+    await _feed(producer, rx, vp8_packet(1, 0))
+    producer.request_keyframe()
+    await _feed(producer, rx, vp8_packet(2, 3000))  # no keyframe yet
+    producer.request_keyframe()  # rides on the first PLI; fallback at the window's end
+    assert producer.plis_sent == 1 and producer._pli_handle is not None
     await producer.close()
 
 

@@ -25,8 +25,9 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import aioice.ice
+import pylibsrtp
 from aiortc import RTCRtpReceiver, RTCRtpSender
-from aiortc.rtcdtlstransport import RTCDtlsTransport, State
+from aiortc.rtcdtlstransport import State
 from aiortc.rtp import RtpPacket
 
 __all__ = [
@@ -43,6 +44,8 @@ log = logging.getLogger(__name__)
 
 #: The aiortc minor version these hooks were validated against.
 VALIDATED_AIORTC = "1.16"
+
+_CONNECTED = State.CONNECTED
 
 #: The configured media addresses; None means aioice's own interface discovery.
 _host_addresses: tuple[str, ...] | None = None
@@ -110,12 +113,15 @@ def hook_receiver(
     original_handle = r._handle_rtp_packet
     original_receive = r.receive
 
-    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+    def handle(packet: RtpPacket, arrival_time_ms: int) -> Awaitable[None]:
+        # A plain function returning aiortc's own coroutine: the DTLS loop awaits it, and no
+        # extra coroutine frame is built per packet.
         try:
             on_rtp(packet)
         except Exception:
             log.exception("sfu fan-out failed")
-        await original_handle(packet, arrival_time_ms=arrival_time_ms)
+        coro: Awaitable[None] = original_handle(packet, arrival_time_ms=arrival_time_ms)
+        return coro
 
     async def receive(parameters: Any) -> None:
         _isolated("receive", on_parameters, parameters)
@@ -137,38 +143,56 @@ class SenderPort:
     :meth:`write` protects a serialised RTP packet with the leg's SRTP session and sends it
     synchronously on the nominated candidate pair; :meth:`account` keeps the sender's
     packet/octet counters and RTP/NTP timestamps current for aiortc's sender reports.
+    The nominated pair's socket and address are looked up again only when aioice
+    nominates another pair (or clears them on close).
     """
 
-    __slots__ = ("_dtls", "_sender", "ssrc")
+    __slots__ = ("_addr", "_dtls", "_nominated", "_pair", "_sender", "_udp", "ssrc")
 
     def __init__(self, sender: RTCRtpSender) -> None:
-        self._sender = sender
-        self._dtls: RTCDtlsTransport = sender.transport
+        self._sender: Any = sender  # private attributes: validated by the contract test
+        self._dtls: Any = sender.transport
         self.ssrc: int = sender._ssrc
+        self._nominated: dict[int, Any] = self._dtls.transport._connection._nominated
+        self._pair: Any = None
+        self._udp: Any = None  # None: relayed (TURN) pair, sent through its coroutine
+        self._addr: tuple[str, int] = ("", 0)
+
+    def _use_pair(self, pair: Any) -> None:
+        proto = pair.protocol
+        self._udp = proto.transport if isinstance(proto, aioice.ice.StunProtocol) else None
+        self._addr = pair.remote_addr
+        self._pair = pair
 
     def write(self, data: bytes) -> bool:
-        """Protect and send ``data``; False (nothing sent) when the leg is not connected."""
+        """Protect and send ``data``; False (nothing sent) when the leg is not connected or
+        SRTP refuses the packet (e.g. a sequence number too old for its replay window)."""
         dtls = self._dtls
-        if dtls._state is not State.CONNECTED:
+        if dtls._state is not _CONNECTED:
             return False
-        pair = dtls.transport._connection._nominated.get(1)
+        pair = self._nominated.get(1)
         if pair is None:
             return False
-        protected = dtls._tx_srtp.protect(data)
-        proto = pair.protocol
-        if isinstance(proto, aioice.ice.StunProtocol):
-            udp = proto.transport
-            if udp is None or udp.is_closing():
+        if pair is not self._pair:
+            self._use_pair(pair)
+        try:
+            protected = dtls._tx_srtp.protect(data)
+        except pylibsrtp.Error as exc:
+            log.debug("SRTP refused a packet: %s", exc)
+            return False
+        udp = self._udp
+        if udp is not None:
+            if udp.is_closing():
                 return False
-            udp.sendto(protected, pair.remote_addr)
+            udp.sendto(protected, self._addr)
         else:  # relayed (TURN) pair: its send path is a coroutine
-            task = asyncio.ensure_future(proto.send_data(protected, pair.remote_addr))
+            task = asyncio.ensure_future(pair.protocol.send_data(protected, self._addr))
             task.add_done_callback(_ignore_result)
         return True
 
     def account(self, payload_bytes: int, rtp_timestamp: int, ntp_time: int) -> None:
         """Count one sent packet for the sender reports."""
-        s: Any = self._sender
+        s = self._sender
         s._RTCRtpSender__packet_count += 1
         s._RTCRtpSender__octet_count += payload_bytes
         s._RTCRtpSender__rtp_timestamp = rtp_timestamp

@@ -25,7 +25,7 @@ from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from vidhub.sfu import aiortc_glue
 from vidhub.sfu.producer import Producer
-from vidhub.sfu.rtp import HeaderRewriter, patch_header
+from vidhub.sfu.rtp import HeaderRewriter, pack_header
 
 __all__ = ["HISTORY_SIZE", "Consumer", "ParkedTrack"]
 
@@ -81,13 +81,16 @@ class Consumer:
         self._started = False
         self._gated = producer.kind == "video"
         self._rewriter = HeaderRewriter()
-        self._history: list[tuple[int, bytes] | None] = [None] * HISTORY_SIZE
+        # Sent packets by sequence number modulo HISTORY_SIZE; the slot's own sequence
+        # number is read back from the packet bytes on a NACK.
+        self._history: list[bytes | None] = [None] * HISTORY_SIZE
         self._port: aiortc_glue.SenderPort | None = None
         self._ssrc = 0
         self._pt = 0
         self._mid: str | None = None
         self._ext_map = HeaderExtensionsMap()
-        self._group: object = None
+        #: Template key: consumers with the same MID and extension map share serialised bytes.
+        self._group = ""
         self._port_factory = port_factory
         #: Called once with this consumer when its first keyframe (video) or packet goes out.
         self.on_first_packet: Callable[[Consumer], None] | None = None
@@ -107,9 +110,9 @@ class Consumer:
         self._pt = parameters.codecs[0].payloadType
         self._mid = parameters.muxId
         self._ext_map.configure(parameters)
-        self._group = (
-            self._mid,
-            tuple(sorted((e.id, e.uri) for e in parameters.headerExtensions)),
+        # A str key: its hash is cached, so the per-packet template lookup stays cheap.
+        self._group = repr(
+            (self._mid, tuple(sorted((e.id, e.uri) for e in parameters.headerExtensions)))
         )
         self._port = self._port_factory(self.sender)
         self._ssrc = self._port.ssrc
@@ -121,14 +124,18 @@ class Consumer:
             self.producer.request_keyframe()
 
     def _on_nack(self, seq: int) -> None:
-        entry = self._history[seq % HISTORY_SIZE]
-        if entry is None or entry[0] != seq or self._port is None:
+        data = self._history[seq % HISTORY_SIZE]
+        if data is None or ((data[2] << 8) | data[3]) != seq or self._port is None:
             return
-        if self._port.write(entry[1]):
+        if self._port.write(data):
             self.retransmissions += 1
 
     def forward(
-        self, packet: RtpPacket, keyframe: bool, templates: dict[object, bytes], ntp: int
+        self,
+        packet: RtpPacket,
+        keyframe: bool,
+        templates: dict[str, tuple[int, bytes]],
+        ntp: int,
     ) -> None:
         """Send one producer packet (already RTX-unwrapped) to this subscriber.
 
@@ -136,22 +143,24 @@ class Consumer:
             packet: the publisher's packet; only ``extensions.mid`` may be changed here (the
                 producer restores it).
             keyframe: the packet starts a keyframe.
-            templates: per-packet cache of serialised bytes by consumer group.
+            templates: per-packet cache by consumer group: the serialised packet's first
+                byte and everything after its 12 fixed header bytes.
             ntp: current NTP time, for sender reports.
         """
+        rewriter = self._rewriter
         if self._gated:
             if not keyframe:
                 self.packets_dropped += 1
                 return
             self._gated = False
-            self._rewriter.resync(packet.sequence_number)
+            rewriter.resync(packet.sequence_number)
             self.keyframes_forwarded += 1
             if self.on_first_packet is not None:
                 self.on_first_packet(self)
                 self.on_first_packet = None
-        elif not self._rewriter.started:
-            self._rewriter.resync(packet.sequence_number)
-        mapped = self._rewriter.map(packet.sequence_number, packet.timestamp)
+        elif not rewriter.started:
+            rewriter.resync(packet.sequence_number)
+        mapped = rewriter.map(packet.sequence_number, packet.timestamp)
         if mapped is None:
             self.packets_dropped += 1
             return
@@ -159,12 +168,14 @@ class Consumer:
         template = templates.get(self._group)
         if template is None:
             packet.extensions.mid = self._mid
-            template = packet.serialize(self._ext_map)
-            templates[self._group] = template
-        buf = bytearray(template)
-        patch_header(buf, packet.marker, self._pt, seq, ts, self._ssrc)
-        data = bytes(buf)
-        self._history[seq % HISTORY_SIZE] = (seq, data)
+            raw = packet.serialize(self._ext_map)
+            template = templates[self._group] = (raw[0], raw[12:])
+        # One allocation: the consumer's own fixed header + the group's shared remainder.
+        data = (
+            pack_header(template[0], (packet.marker << 7) | self._pt, seq, ts, self._ssrc)
+            + template[1]
+        )
+        self._history[seq % HISTORY_SIZE] = data
         port = self._port
         assert port is not None
         if port.write(data):

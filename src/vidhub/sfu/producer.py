@@ -7,26 +7,30 @@ the packet at most once per consumer group (same header-extension ids and MID) a
 consumer patch its own header fields into a copy. A failing consumer is logged and dropped;
 it never reaches aiortc's receive loop.
 
-Keyframe requests are coalesced, never dropped: at most one PLI per
-:data:`PLI_INTERVAL_S` per producer; a request inside the window schedules exactly one PLI
-at the window's end, which is cancelled if a keyframe arrives before it (that keyframe is
-forwarded to everyone who asked).
+Keyframe requests are coalesced, never dropped. While a PLI is unanswered (no keyframe
+since), requests within :data:`PLI_INTERVAL_S` of it ride on it: they schedule exactly one
+PLI at the window's end, which is cancelled if a keyframe arrives before it (that keyframe
+is forwarded to everyone who asked). Once the keyframe has arrived, a new request (a
+subscriber that connected just after it) is sent at once rather than at the window's end,
+within a budget of :data:`PLI_BURST` PLIs per ``PLI_BURST * PLI_INTERVAL_S``, so the
+long-run rate stays at most one PLI per window; past the budget it is deferred likewise.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from aiortc import RTCRtpReceiver
-from aiortc.clock import current_ntp_time
 from aiortc.rtp import RtpPacket, unwrap_rtx
 
 from vidhub.protocol.sdp import SdpCodec
 from vidhub.sfu import aiortc_glue
-from vidhub.sfu.rtp import is_keyframe
+from vidhub.sfu.rtp import keyframe_detector
 
 if TYPE_CHECKING:
     from vidhub.sfu.consumer import Consumer
@@ -35,8 +39,20 @@ __all__ = ["PLI_INTERVAL_S", "Producer"]
 
 log = logging.getLogger(__name__)
 
-#: Minimum spacing of PLIs sent upstream by one producer (the coalescing window).
+#: Coalescing window: requests this soon after an unanswered PLI ride on it.
 PLI_INTERVAL_S = 0.3
+
+#: PLIs allowed per ``PLI_BURST * PLI_INTERVAL_S`` (answered PLIs may come closer together).
+PLI_BURST = 3
+
+#: Seconds from the NTP epoch (1900) to the Unix epoch, in nanoseconds.
+_NTP_UNIX_OFFSET_NS = 2_208_988_800 * 1_000_000_000
+
+
+def _ntp_now() -> int:
+    """The wall clock as a 64-bit NTP timestamp (what aiortc's sender reports expect)."""
+    sec, nsec = divmod(time.time_ns() + _NTP_UNIX_OFFSET_NS, 1_000_000_000)
+    return (sec << 32) | ((nsec << 32) // 1_000_000_000)
 
 
 class Producer:
@@ -67,12 +83,17 @@ class Producer:
         self._fanout: tuple[Consumer, ...] = ()
         self._video = kind == "video"
         self._codec_name = codec.name
+        self._is_keyframe = keyframe_detector(codec.name) if self._video else None
         self._pt = codec.payload_type
         self._rtx_apt: dict[int, int] = {}
         self._rtx_ssrc: dict[int, int] = {}
         self._ssrc: int | None = None
         self._loop = asyncio.get_running_loop()
         self._last_pli = -PLI_INTERVAL_S
+        #: Send times of the last PLI_BURST PLIs (the burst budget).
+        self._pli_times: deque[float] = deque(maxlen=PLI_BURST)
+        #: A PLI was sent and no keyframe has arrived since.
+        self._pli_unanswered = False
         self._pli_handle: asyncio.TimerHandle | None = None
         self._pli_pending = False
         self._tasks: set[asyncio.Future[Any]] = set()
@@ -143,19 +164,22 @@ class Producer:
         self.packets_in += 1
         self.bytes_in += len(packet.payload)
         fanout = self._fanout
-        if not fanout and self._pli_handle is None:
+        if not fanout and self._pli_handle is None and not self._pli_unanswered:
             return
-        keyframe = self._video and is_keyframe(self._codec_name, packet.payload)
-        if keyframe and self._pli_handle is not None:
-            # Every request behind the deferred PLI came before this keyframe, which now
-            # reaches all of them: the PLI would only cost bandwidth.
-            self._pli_handle.cancel()
-            self._pli_handle = None
-            self.plis_saved += 1
+        detect = self._is_keyframe
+        keyframe = detect is not None and detect(packet.payload)
+        if keyframe:
+            self._pli_unanswered = False
+            if self._pli_handle is not None:
+                # Every request behind the deferred PLI came before this keyframe, which
+                # now reaches all of them: the PLI would only cost bandwidth.
+                self._pli_handle.cancel()
+                self._pli_handle = None
+                self.plis_saved += 1
         if not fanout:
             return
-        ntp = current_ntp_time()
-        templates: dict[object, bytes] = {}
+        ntp = _ntp_now()
+        templates: dict[str, tuple[int, bytes]] = {}
         mid = packet.extensions.mid
         try:
             for consumer in fanout:
@@ -177,7 +201,12 @@ class Producer:
         self.keyframe_requests += 1
         if self._pli_handle is not None:
             return  # one PLI is already scheduled; this request rides on it
-        wait = self._last_pli + PLI_INTERVAL_S - self._loop.time()
+        # An unanswered PLI: ride on its keyframe, with one PLI at the window's end as the
+        # fallback. An answered one: this requester needs the next keyframe, now.
+        at = self._last_pli + PLI_INTERVAL_S if self._pli_unanswered else 0.0
+        if len(self._pli_times) == PLI_BURST:
+            at = max(at, self._pli_times[0] + PLI_BURST * PLI_INTERVAL_S)
+        wait = at - self._loop.time()
         if wait <= 0:
             self._send_pli()
         else:
@@ -191,6 +220,8 @@ class Producer:
         ssrc = self._ssrc
         if ssrc is None:
             return  # nothing received yet: the stream will start on a keyframe anyway
+        self._pli_times.append(self._last_pli)
+        self._pli_unanswered = True
         self.plis_sent += 1
         task = asyncio.ensure_future(aiortc_glue.send_pli(self.receiver, ssrc))
         self._tasks.add(task)

@@ -9,16 +9,24 @@ from __future__ import annotations
 
 import random
 import struct
+from collections.abc import Callable
 
 __all__ = [
     "HeaderRewriter",
     "is_h264_keyframe",
     "is_keyframe",
     "is_vp8_keyframe",
+    "keyframe_detector",
+    "pack_header",
     "patch_header",
 ]
 
 _FIXED = struct.Struct("!BHII")
+_HEADER = struct.Struct("!BBHII")
+
+#: ``pack_header(first_byte, marker_and_payload_type, seq, ts, ssrc)``: the 12 fixed header
+#: bytes of an RTP packet (``first_byte`` carries version, padding, extension and CSRC count).
+pack_header: Callable[[int, int, int, int, int], bytes] = _HEADER.pack
 
 
 def is_vp8_keyframe(payload: bytes) -> bool:
@@ -82,14 +90,20 @@ def is_h264_keyframe(payload: bytes) -> bool:
     return False
 
 
-def is_keyframe(codec_name: str, payload: bytes) -> bool:
-    """Dispatch on the codec name (case-insensitive); False for codecs without keyframes."""
+def keyframe_detector(codec_name: str) -> Callable[[bytes], bool] | None:
+    """The keyframe test for a codec name (case-insensitive); None for codecs without one."""
     name = codec_name.upper()
     if name == "VP8":
-        return is_vp8_keyframe(payload)
+        return is_vp8_keyframe
     if name == "H264":
-        return is_h264_keyframe(payload)
-    return False
+        return is_h264_keyframe
+    return None
+
+
+def is_keyframe(codec_name: str, payload: bytes) -> bool:
+    """Dispatch on the codec name (case-insensitive); False for codecs without keyframes."""
+    detect = keyframe_detector(codec_name)
+    return detect is not None and detect(payload)
 
 
 def patch_header(
