@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from vidhub.broker.base import Broker, BrokerUnavailable, Handler, Unsubscribe
@@ -40,6 +42,11 @@ def _where(url: str) -> str:
     return f"{parts.hostname or parts.path}:{parts.port or ''}"
 
 
+def _channel_name(msg: dict[str, Any]) -> str:
+    raw = msg.get("channel")
+    return raw.decode() if isinstance(raw, bytes) else str(raw)
+
+
 class RedisBroker(Broker):
     """A broker on one Redis server (the same one the Redis store uses, or another).
 
@@ -50,6 +57,7 @@ class RedisBroker(Broker):
     def __init__(self, url: str) -> None:
         self._url = url
         self._redis: aioredis.Redis | None = None
+        self._sub_redis: aioredis.Redis | None = None
         self._pubsub: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._handlers: dict[str, list[Handler]] = {}
@@ -67,24 +75,53 @@ class RedisBroker(Broker):
         """
         if self._redis is not None or self._closed:
             return
-        client = aioredis.Redis.from_url(self._url, socket_connect_timeout=5)
+        # PUBLISH retries once on a fresh connection (a pooled one may predate a Redis
+        # restart); the pub/sub connection never retries inside redis-py: the reader owns
+        # reconnection, so it can resubscribe and log it.
+        client = aioredis.Redis.from_url(
+            self._url, socket_connect_timeout=5, retry=Retry(NoBackoff(), 1)
+        )
+        sub_client = aioredis.Redis.from_url(
+            self._url, socket_connect_timeout=5, retry=Retry(NoBackoff(), 0)
+        )
         try:
             await client.ping()
-            pubsub = await self._open_pubsub(client)
-        except (RedisError, OSError) as exc:
+            pubsub = await self._open_pubsub(sub_client)
+        except (RedisError, OSError, TimeoutError) as exc:
             await client.aclose()
+            await sub_client.aclose()
             raise BrokerUnavailable(f"cannot reach Redis at {_where(self._url)}: {exc}") from exc
-        self._redis, self._pubsub = client, pubsub
+        self._redis, self._sub_redis, self._pubsub = client, sub_client, pubsub
         self._connected.set()
         self._reader = asyncio.create_task(self._read(), name="redis-broker")
 
     async def _open_pubsub(self, client: aioredis.Redis) -> Any:
-        # A private channel keeps the connection subscribed (and readable) when no handler
-        # is; its name is unique to this broker, so nothing is ever published on it.
-        pubsub = client.pubsub()
-        await pubsub.subscribe(self._private)
-        for channel in self._handlers:
-            await pubsub.subscribe(channel)
+        """A pub/sub connection subscribed to every channel with handlers, confirmed.
+
+        Called only where nothing else reads the connection (start-up, the reader itself).
+        A private channel keeps it subscribed (and readable) when no handler is; its name is
+        unique to this broker, so nothing is ever published on it.
+
+        Raises:
+            RedisError / OSError / TimeoutError: Redis did not confirm in time.
+        """
+        pubsub: Any = client.pubsub()
+        try:
+            expected = {self._private, *self._handlers}
+            await pubsub.subscribe(*expected)
+            confirmed: set[str] = set()
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
+                while not expected <= confirmed:
+                    msg = await pubsub.get_message(timeout=None)
+                    if msg is None:
+                        continue
+                    if msg.get("type") == "subscribe":
+                        confirmed.add(_channel_name(msg))
+                    await self._dispatch(msg)
+        except BaseException:
+            with contextlib.suppress(RedisError, OSError):
+                await pubsub.aclose()
+            raise
         return pubsub
 
     async def close(self) -> None:
@@ -105,16 +142,17 @@ class RedisBroker(Broker):
         if pubsub is not None:
             with contextlib.suppress(RedisError, OSError):
                 await pubsub.aclose()
-        client, self._redis = self._redis, None
-        if client is not None:
-            await client.aclose()
+        for client in (self._redis, self._sub_redis):
+            if client is not None:
+                await client.aclose()
+        self._redis = self._sub_redis = None
 
     async def publish(self, channel: str, payload: bytes) -> int:
         if self._redis is None:
             raise RuntimeError("RedisBroker used before start()")
         try:
             return int(await self._redis.publish(channel, payload))
-        except (RedisError, OSError) as exc:
+        except (RedisError, OSError, TimeoutError) as exc:
             log.warning("Redis PUBLISH failed: %s", exc.__class__.__name__)
             raise BrokerUnavailable() from exc
 
@@ -188,14 +226,14 @@ class RedisBroker(Broker):
         if old is not None:
             with contextlib.suppress(RedisError, OSError):
                 await old.aclose()
-        assert self._redis is not None
+        assert self._sub_redis is not None
         while not self._closed:
             # a reconnection pause, not test synchronisation
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, MAX_BACKOFF_S)
             try:
-                self._pubsub = await self._open_pubsub(self._redis)
-            except (RedisError, OSError) as exc:
+                self._pubsub = await self._open_pubsub(self._sub_redis)
+            except (RedisError, OSError, TimeoutError) as exc:
                 log.debug("Redis still unreachable: %s", exc.__class__.__name__)
                 continue
             log.info("Redis pub/sub connection re-established")
@@ -205,8 +243,7 @@ class RedisBroker(Broker):
 
     async def _dispatch(self, msg: dict[str, Any]) -> None:
         kind = msg.get("type")
-        raw = msg.get("channel")
-        channel = raw.decode() if isinstance(raw, bytes) else str(raw)
+        channel = _channel_name(msg)
         if kind == "subscribe":
             for fut in self._confirm.pop(channel, []):
                 if not fut.done():
