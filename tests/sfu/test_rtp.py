@@ -13,6 +13,8 @@ from vidhub.sfu.rtp import (
     is_h264_keyframe,
     is_keyframe,
     is_vp8_keyframe,
+    keyframe_detector,
+    pack_header,
     patch_header,
 )
 
@@ -69,6 +71,20 @@ def test_patch_header_rewrites_the_fixed_fields_only() -> None:
     assert pkt[1] == 0x80 | 100
     assert struct.unpack("!HII", pkt[2:12]) == (0xFFFF, 0xFFFFFFFF, 0x01020304)
     assert pkt[12:] == b"\xbe\xde\x00\x01xyzwpay"
+
+
+def test_pack_header_matches_patching_a_serialised_packet() -> None:
+    original = struct.pack("!BBHII", 0x91, 96, 1, 2, 3) + b"\x00\x00\x00\x07" + b"pay"
+    patched = bytearray(original)
+    patch_header(patched, 1, 100, 0xFFFF, 0xFFFFFFFF, 0x01020304)
+    rebuilt = pack_header(original[0], 0x80 | 100, 0xFFFF, 0xFFFFFFFF, 0x01020304) + original[12:]
+    assert rebuilt == bytes(patched)
+
+
+def test_keyframe_detector_is_picked_by_codec_name() -> None:
+    assert keyframe_detector("vp8") is is_vp8_keyframe
+    assert keyframe_detector("H264") is is_h264_keyframe
+    assert keyframe_detector("opus") is None
 
 
 def test_rewriter_drops_until_resync_then_continues_gap_free() -> None:

@@ -2,7 +2,8 @@
 
 No I/O and no aiortc here (``specs/sfu.md`` §3.3). :class:`HeaderRewriter` is the state a
 consumer keeps to turn a publisher's (sequence, timestamp) into its own gap-free outgoing
-numbering; :func:`patch_header` writes the 11 fixed header bytes of a serialised packet.
+numbering; :func:`pack_header` builds the 12 fixed header bytes a consumer puts in front of
+its group's shared serialised remainder (:func:`patch_header` rewrites them in place).
 """
 
 from __future__ import annotations
