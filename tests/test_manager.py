@@ -160,3 +160,30 @@ async def test_garbage_collector_removes_only_old_never_joined(
     assert await manager.collect_garbage(3600) == [old.id]
     ids = sorted(v.session.id for v in await manager.list_sessions())
     assert ids == ["used", "young"]
+
+
+async def test_tokens_expire(clock: ManualClock, events: list[ServerEvent]) -> None:
+    manager = SessionManager(MemoryStore(), clock, token_ttl_s=60)
+    s = await manager.create_session(SessionProperties())
+    old = await manager.create_connection(s.id, ConnectionProperties(), WS)
+    clock.advance(30)
+    fresh = await manager.create_connection(s.id, ConnectionProperties(), WS)
+    clock.advance(31)
+    with pytest.raises(TokenInvalid, match="expired"):
+        await _join(manager, s.id, old.token_id)
+    with pytest.raises(ConnectionNotFound):
+        await manager.get_connection(s.id, old.id)  # an expired token is gone for good
+    assert await _join(manager, s.id, fresh.token_id) == fresh.id
+
+
+async def test_garbage_collector_removes_expired_pending_connections(clock: ManualClock) -> None:
+    manager = SessionManager(MemoryStore(), clock, token_ttl_s=60)
+    s = await manager.create_session(SessionProperties())
+    joined = await manager.create_connection(s.id, ConnectionProperties(), WS)
+    await _join(manager, s.id, joined.token_id)
+    stale = await manager.create_connection(s.id, ConnectionProperties(), WS)
+    clock.advance(61)
+    fresh = await manager.create_connection(s.id, ConnectionProperties(), WS)
+    assert await manager.collect_garbage(3600) == []
+    left = {c.id for c in (await manager.get_session(s.id)).connections}
+    assert left == {joined.id, fresh.id} and stale.id not in left

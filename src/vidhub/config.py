@@ -130,6 +130,9 @@ class Config:
     #: (a restarted node drops what it served before) and unique per node on a shared Redis.
     #: Empty means ``<hostname>:<port>``.
     node_id: str = ""
+    #: Seconds a pending connection's token stays usable (``VIDHUB_TOKEN_TTL``); 0: no expiry,
+    #: as in OpenVidu, where a token lives as long as its session.
+    token_ttl_s: int = 86400
 
     @property
     def effective_node_id(self) -> str:
@@ -184,6 +187,8 @@ class Config:
         for ev in self.webhook.events:
             if ev not in WEBHOOK_EVENTS:
                 raise ConfigError(f"unknown event {ev!r} in OPENVIDU_WEBHOOK_EVENTS")
+        if self.token_ttl_s < 0:
+            raise ConfigError("VIDHUB_TOKEN_TTL must be 0 (no expiry) or a number of seconds")
         if self.max_body_bytes < 1024:
             raise ConfigError("VIDHUB_MAX_BODY_BYTES must be at least 1024")
         return self
@@ -211,6 +216,7 @@ class Config:
             "store": (("VIDHUB_STORE",), str),
             "redis_url": (("VIDHUB_REDIS_URL",), str),
             "node_id": (("VIDHUB_NODE_ID",), str),
+            "token_ttl_s": (("VIDHUB_TOKEN_TTL",), int),
             "log_level": (("VIDHUB_LOG_LEVEL",), str),
             "certfile": (("VIDHUB_CERTFILE",), str),
             "keyfile": (("VIDHUB_KEYFILE",), str),

@@ -74,6 +74,7 @@ class SessionManager:
         *,
         ice_servers: tuple[IceServer, ...] = (),
         node_id: str | None = None,
+        token_ttl_s: int = 0,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -81,6 +82,8 @@ class SessionManager:
         self.live: LiveGateway = NoLiveParticipants()
         self.node_id = node_id
         self._ice_servers = ice_servers
+        #: Seconds a pending token stays usable; 0 means until its session ends (as OpenVidu).
+        self.token_ttl_s = token_ttl_s
         self._locks: dict[str, asyncio.Lock] = {}
 
     @contextlib.asynccontextmanager
@@ -172,11 +175,22 @@ class SessionManager:
         except Exception:
             log.exception("evicting %s from %s failed", conn_id, session_id)
 
+    def _expired(self, conn: Connection, now: int) -> bool:
+        return (
+            self.token_ttl_s > 0
+            and not conn.active
+            and now - conn.created_at > self.token_ttl_s * 1000
+        )
+
     async def collect_garbage(self, threshold_s: int) -> list[str]:
-        """Remove never-joined sessions older than ``threshold_s`` (no sessionDestroyed, as CE)."""
+        """Remove never-joined sessions older than ``threshold_s`` (no sessionDestroyed, as CE),
+        and pending connections whose token has expired. Returns the removed session ids."""
         now = self.clock.now_ms()
         removed: list[str] = []
         for view in await self.list_sessions():
+            for c in view.connections:
+                if self._expired(c, now):
+                    await self.store.delete_connection(c.session_id, c.id)
             if view.active or now - view.session.created_at < threshold_s * 1000:
                 continue
             async with self._locked(view.session.id):
@@ -286,6 +300,10 @@ class SessionManager:
             conn = await self.store.activate(SessionId(session_id), token_id, info)
             if conn is None:
                 raise TokenInvalid(f"Token {token_id} is not valid")
+            if self.token_ttl_s > 0 and info.active_at - conn.created_at > self.token_ttl_s * 1000:
+                # consumed by the attempt (single use) and expired: it is gone either way
+                await self.store.delete_connection(conn.session_id, conn.id)
+                raise TokenInvalid(f"Token {token_id} has expired")
         await self.events.emit(lifecycle.participant_joined(session, conn))
         return conn
 

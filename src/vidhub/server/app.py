@@ -116,6 +116,7 @@ def make_app(
         events,
         ice_servers=parse_ice_servers(cfg.ice_servers),
         node_id=cfg.effective_node_id,
+        token_ttl_s=cfg.token_ttl_s,
     )
     app[CONFIG] = cfg
     app[EVENTS] = events
