@@ -40,7 +40,7 @@ test-deps: install
 # so nothing a test starts (vidhub, Chromium, aiortc) can reach another network. Where the
 # kernel forbids namespaces it runs as is; every address in the suite is loopback anyway.
 test: test-deps
-	@if unshare --map-root-user --net true 2>/dev/null; then \
+	@if command -v ip >/dev/null 2>&1 && unshare --map-root-user --net true 2>/dev/null; then \
 	  echo "running the suite in a loopback-only network namespace"; \
 	  tests/netns.sh $(BIN)/python -m pytest -q -p no:cacheprovider; \
 	else \
