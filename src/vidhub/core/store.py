@@ -41,6 +41,18 @@ class ActivationInfo:
         self.location = location
         self.node_id = node_id
 
+    def apply(self, conn: Connection) -> None:
+        """Turn the pending ``conn`` into an active one joined now (engines call this)."""
+        conn.status = "active"
+        conn.active_at = self.active_at
+        conn.ip = self.ip
+        conn.platform = self.platform
+        conn.client_data = self.client_data
+        conn.location = self.location
+        conn.node_id = self.node_id
+        conn.publishers = []
+        conn.subscribers = []
+
 
 class Store(ABC):
     """Persistence of sessions and their connections.

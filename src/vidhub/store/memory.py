@@ -181,15 +181,7 @@ class MemoryStore(Store):
         if conn_id is None:
             return None
         c = decode_connection(self._conns[session_id][conn_id])
-        c.status = "active"
-        c.active_at = info.active_at
-        c.ip = info.ip
-        c.platform = info.platform
-        c.client_data = info.client_data
-        c.location = info.location
-        c.node_id = info.node_id
-        c.publishers = []
-        c.subscribers = []
+        info.apply(c)
         self._replace(session_id, conn_id, c.token_id, c)
         return c
 

@@ -358,15 +358,7 @@ class RedisStore(Store):
             if old is None:
                 return None
             c = decode_connection(old)
-            c.status = "active"
-            c.active_at = info.active_at
-            c.ip = info.ip
-            c.platform = info.platform
-            c.client_data = info.client_data
-            c.location = info.location
-            c.node_id = info.node_id
-            c.publishers = []
-            c.subscribers = []
+            info.apply(c)
             if await self._compare_and_set(c, old):
                 return c
         raise _contended(session_id)
