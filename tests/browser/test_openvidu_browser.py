@@ -16,6 +16,7 @@ import pytest
 from aiortc import AudioStreamTrack, VideoStreamTrack
 
 from tests.browser.chromium import Chromium, js
+from tests.support.hubwatch import watch_hub
 from tests.support.proc import MS, ServerProcess
 from vidhub.client import Participant
 
@@ -124,12 +125,11 @@ async def test_two_browsers_publish_see_each_other_and_leave_like_openvidu(
     assert ev["reason"] == "forceDisconnectByServer"
 
     # the last one leaving closes the session
-    await chromium.eval("a", "vh.leave()")
-    for _ in range(100):
-        status, _body = await api.session("B1")
-        if status == 404:
-            break
-        await asyncio.sleep(0.05)  # polling another process's state over REST
+    destroyed = "topic=vidhub.session.destroyed and data.sessionId=B1"
+    async with watch_hub(vidhub.url, vidhub.secret, destroyed) as closed:
+        await chromium.eval("a", "vh.leave()")
+        await asyncio.wait_for(closed.wait(), WAIT_MS / 1000)
+    status, _body = await api.session("B1")
     assert status == 404
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -91,4 +90,3 @@ async def test_writes_follow_the_nominated_pair_and_refusals_are_not_errors() ->
     assert sender._RTCRtpSender__octet_count == 100
     assert sender._RTCRtpSender__rtp_timestamp == 9000
     assert sender._RTCRtpSender__ntp_timestamp == 12345
-    await asyncio.sleep(0)

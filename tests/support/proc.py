@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-__all__ = ["MS", "ServerProcess", "free_port", "wait_http"]
+__all__ = ["MS", "ServerProcess", "free_port", "stop_process", "wait_http"]
 
 #: One millisecond, scaled by VIDHUB_TEST_TIME_SCALE for slow machines.
 MS = 0.001 * float(os.environ.get("VIDHUB_TEST_TIME_SCALE", "1"))
@@ -40,6 +40,18 @@ def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | N
         # polling a process we do not control: no event to wait on
         time.sleep(0.05)
     raise TimeoutError(f"{url} not ready after {timeout}s: {last}")
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, grace_s: float = 10.0) -> None:
+    """SIGTERM a child we started (by PID) and wait; SIGKILL if it outlives ``grace_s``."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 class ServerProcess:
@@ -103,13 +115,7 @@ class ServerProcess:
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM), waiting for exit."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def kill9(self) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.proc import free_port
+from tests.support.proc import free_port, stop_process
 
 __all__ = ["RedisServer", "redis_server_binary", "running_redis"]
 
@@ -103,13 +103,7 @@ class RedisServer:
 
     def stop(self) -> None:
         """SIGTERM by PID and wait (SIGKILL after 10 s)."""
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.proc = None
 
     def log(self) -> str:
