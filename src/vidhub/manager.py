@@ -149,16 +149,10 @@ class SessionManager:
 
     async def _emit_left(self, session: Session, conn: Connection, now: int, reason: str) -> None:
         for sub in conn.subscribers:
-            pub_conn = sub.stream_id.rsplit("_con_", 1)
+            pub, owner = await self._publisher(session.id, sub.stream_id)
             await self.events.emit(
                 lifecycle.webrtc_connection_destroyed(
-                    session,
-                    conn,
-                    _placeholder_publisher(sub.stream_id),
-                    sub.created_at,
-                    now,
-                    reason,
-                    receiving_from="con_" + pub_conn[1] if len(pub_conn) == 2 else None,
+                    session, conn, pub, sub.created_at, now, reason, receiving_from=owner
                 )
             )
         for pub in conn.publishers:
