@@ -12,7 +12,7 @@ of later messages.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from vidhub.errors import Overloaded
 
@@ -57,6 +57,18 @@ class Broker(ABC):
         Raises:
             BrokerUnavailable: the bus cannot be reached now.
         """
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """Publish each ``(channel, payload)`` in order (one round trip where the engine can).
+
+        Messages reach each subscriber in the order given, as if published one by one.
+
+        Raises:
+            BrokerUnavailable: the bus cannot be reached now; none, some or all of the
+                messages may have gone out.
+        """
+        for channel, payload in messages:
+            await self.publish(channel, payload)
 
     @abstractmethod
     async def subscribe(self, channel: str, handler: Handler) -> Unsubscribe:

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -154,6 +155,21 @@ class RedisBroker(Broker):
             return int(await self._redis.publish(channel, payload))
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning("Redis PUBLISH failed: %s", exc.__class__.__name__)
+            raise BrokerUnavailable() from exc
+
+    async def publish_many(self, messages: Sequence[tuple[str, bytes]]) -> None:
+        """All ``PUBLISH`` commands in one pipeline (one round trip, order kept)."""
+        if self._redis is None:
+            raise RuntimeError("RedisBroker used before start()")
+        if not messages:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for channel, payload in messages:
+                    pipe.publish(channel, payload)
+                await pipe.execute()
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("Redis PUBLISH pipeline failed: %s", exc.__class__.__name__)
             raise BrokerUnavailable() from exc
 
     async def subscribe(self, channel: str, handler: Handler) -> Unsubscribe:

@@ -17,6 +17,11 @@ hub answers with an :class:`AckResult` that the edge turns into ``6:::<n>+[...]`
 - Events are routed unchanged: ``id``, ``source`` (including ``source.user``, which is trusted
   as sent) and ``sent`` are the publisher's.
 
+Across nodes (see :mod:`vidhub.hub.bridge`): every event routed by :meth:`Hub.publish` is also
+handed to :attr:`Hub.forward`, when set, for the other nodes; events coming from other nodes
+enter through :meth:`Hub.route`, which delivers locally only. :meth:`Registry.interest` says
+which topics local subscribers can want, so a node receives only those.
+
 Beyond ftrack: sessions opened with ``resumable=True`` park instead of dying when their socket
 goes (see :mod:`vidhub.hub.session`); :meth:`Hub.resume` rebinds one to a new socket and
 replays what it missed, in order, after the last event id the client saw.
@@ -27,7 +32,8 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import OrderedDict, deque
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from vidhub.clock import Clock, SystemClock
@@ -86,6 +92,9 @@ class AckResult:
 
     success: bool
     message: str = ""
+    #: When set, the edge sends the ack only once this completes (a subscription that must
+    #: first take effect on the other nodes); the next packets are handled meanwhile.
+    pending: Awaitable[None] | None = field(default=None, compare=False)
 
     def payload(self) -> dict[str, Any]:
         if self.success:
@@ -124,6 +133,16 @@ class Hub:
         #: counters for monitoring and benchmarks
         self.published = 0
         self.delivered = 0
+        #: Set by a bridge: gets every event published on this node, after local routing.
+        self.forward: Callable[[Event], None] | None = None
+        #: Set by a bridge: an awaitable that completes once the current interest (topics
+        #: of local subscribers) is in effect on the bus.
+        self.interest_synced: Callable[[], Awaitable[None] | None] | None = None
+
+    @property
+    def registry(self) -> Registry:
+        """The subscription registry (its :meth:`Registry.interest` drives a bridge)."""
+        return self._registry
 
     # ------------------------------------------------------------------ sessions
 
@@ -263,6 +282,10 @@ class Hub:
         reg = Registration(session, sub_id, subscriber, expression)
         session.registrations[sub_id] = reg
         self._registry.add(reg)
+        if self.interest_synced is not None:
+            pending = self.interest_synced()
+            if pending is not None:
+                return AckResult(True, pending=pending)
         return _OK
 
     def _unsubscribe(self, session: HubSession, event: Event) -> AckResult:
@@ -287,13 +310,33 @@ class Hub:
     # ------------------------------------------------------------------ routing
 
     def publish(self, event: Event) -> AckResult:
-        """Route ``event`` to every session with a matching subscriber (§5.5)."""
+        """Route ``event`` to every session with a matching subscriber (§5.5), here and,
+        through :attr:`forward`, on the other nodes."""
         target: Expression | None = None
         if event.target:
             try:
                 target = self._target(event.target)
             except ExpressionError as exc:
                 return AckResult(False, f"bad target: {exc.message}")
+        self._route(event, target)
+        if self.forward is not None:
+            try:
+                self.forward(event)
+            except Exception:  # the bridge must never cost a local publish its ack
+                log.exception("forwarding event %s to other nodes failed", event.id)
+        return _OK
+
+    def route(self, event: Event) -> None:
+        """Deliver an event published on another node to the local sessions only."""
+        target: Expression | None = None
+        if event.target:
+            try:
+                target = self._target(event.target)
+            except ExpressionError:
+                return  # the origin node refused it already; nothing here can match
+        self._route(event, target)
+
+    def _route(self, event: Event, target: Expression | None) -> None:
         view = client_view(event)
         recipients: dict[int, HubSession] = {}
         target_ids = target.ids if target is not None else None
@@ -310,7 +353,6 @@ class Hub:
             frame = encode_event(EVENT_NAME, [event_to_wire(event)])
             for session in recipients.values():
                 self._deliver(session, event.id, frame)
-        return _OK
 
     def _deliver(self, session: HubSession, event_id: str, frame: str) -> None:
         try:

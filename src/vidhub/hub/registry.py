@@ -13,7 +13,7 @@ exact topic plus the fallback ones.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -76,28 +76,50 @@ class Registry:
         self._by_topic: dict[str, _Bucket] = {}
         self._fallback = _Bucket()
         self._count = 0
+        #: Called (synchronously) whenever :meth:`interest` changes: a topic gains its first
+        #: registration or loses its last, or the fallback bucket becomes (non-)empty.
+        self.on_interest_change: Callable[[], None] | None = None
 
     def __len__(self) -> int:
         return self._count
 
+    def interest(self) -> tuple[frozenset[str], bool]:
+        """What events any registration may want: ``(exact topics, any other topic?)``.
+
+        The second item is true when some registration does not pin its topic (wildcards,
+        ``not``, no topic condition): then any event may match.
+        """
+        return frozenset(self._by_topic), bool(self._fallback.all)
+
+    def _changed(self) -> None:
+        if self.on_interest_change is not None:
+            self.on_interest_change()
+
     def add(self, reg: Registration) -> None:
         """Index ``reg`` (the caller has removed any previous one with the same key)."""
         topics = reg.expression.topics
+        changed = False
         if topics is None:
+            changed = not self._fallback.all
             self._fallback.add(reg)
         else:
             for topic in topics:
                 bucket = self._by_topic.get(topic)
                 if bucket is None:
                     bucket = self._by_topic[topic] = _Bucket()
+                    changed = True
                 bucket.add(reg)
         self._count += 1
+        if changed:
+            self._changed()
 
     def remove(self, reg: Registration) -> None:
         """Drop ``reg`` from every index it is in."""
         topics = reg.expression.topics
+        changed = False
         if topics is None:
             self._fallback.remove(reg)
+            changed = not self._fallback.all
         else:
             for topic in topics:
                 bucket = self._by_topic.get(topic)
@@ -105,7 +127,10 @@ class Registry:
                     bucket.remove(reg)
                     if not bucket.all:
                         del self._by_topic[topic]
+                        changed = True
         self._count -= 1
+        if changed:
+            self._changed()
 
     def candidates(self, topic: Any, target_ids: frozenset[str] | None) -> Iterator[Registration]:
         """Registrations that may match an event with ``topic`` and a target needing an id.

@@ -20,10 +20,11 @@ from vidhub.cluster import ClusterGateway
 from vidhub.config import Config, ConfigError
 from vidhub.core.events import EventBus
 from vidhub.core.store import Store
+from vidhub.hub import HubBridge
 from vidhub.manager import SessionManager
 from vidhub.protocol.openvidu_rest import IceServer
 from vidhub.server import appserver, signalling
-from vidhub.server.eventhub import setup_eventhub
+from vidhub.server.eventhub import EVENTHUB, setup_eventhub
 from vidhub.server.keys import CONFIG, EVENTS, MANAGER, READY
 from vidhub.server.lifecycle import setup_lifecycle
 from vidhub.server.middlewares import (
@@ -182,13 +183,17 @@ def _setup_cluster(app: web.Application) -> None:
     if broker is None:
         return
     manager = app[MANAGER]
-    gateway = ClusterGateway(manager.live, broker, manager.store, app[CONFIG].effective_node_id)
+    node_id = app[CONFIG].effective_node_id
+    gateway = ClusterGateway(manager.live, broker, manager.store, node_id)
     manager.live = gateway
+    bridge = HubBridge(app[EVENTHUB].hub, broker, node_id)
 
     async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
         await broker.start()
         await gateway.start()
+        await bridge.start()
         yield
+        await bridge.close()
         await gateway.close()
         await broker.close()
 

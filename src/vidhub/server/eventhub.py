@@ -32,7 +32,7 @@ import hmac
 import logging
 import secrets
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 
 from aiohttp import WSMsgType, web
@@ -210,6 +210,7 @@ class EventHubEdge:
         self._pending: dict[str, _Pending] = {}
         self._sockets: dict[str, tuple[_Socket, HubSession]] = {}
         self._frames = _FrameCache()
+        self._late_acks: set[asyncio.Future[None]] = set()
         self.heartbeat_interval_s = HEARTBEAT_INTERVAL_S
         self.heartbeat_timeout_s = float(HEARTBEAT_TIMEOUT_S)
 
@@ -335,9 +336,27 @@ class EventHubEdge:
             if event.name != EVENT_NAME:
                 result_payload = {"success": False, "message": f"unknown event {event.name!r}"}
             else:
-                result_payload = self.hub.handle(session, event.args).payload()
+                result = self.hub.handle(session, event.args)
+                result_payload = result.payload()
+                if result.pending is not None:  # acked once in effect on every node
+                    if event.ack_id is not None:
+                        self._ack_later(sock, event.ack_id, result_payload, result.pending)
+                    continue
             if event.ack_id is not None:
                 sock.send(encode_ack(event.ack_id, result_payload))
+
+    def _ack_later(
+        self, sock: _Socket, ack_id: int, payload: dict[str, object], pending: Awaitable[None]
+    ) -> None:
+        async def ack() -> None:
+            try:
+                await pending
+            finally:
+                sock.send(encode_ack(ack_id, payload))
+
+        task = asyncio.ensure_future(ack())
+        self._late_acks.add(task)
+        task.add_done_callback(self._late_acks.discard)
 
     def _refuse_large(self, sock: _Socket, text: str) -> None:
         limit = self.hub.limits.max_frame_bytes
