@@ -36,6 +36,7 @@ from vidhub.server.middlewares import (
 from vidhub.server.rest import config as rest_config
 from vidhub.server.rest import recordings as rest_recordings
 from vidhub.server.rest import sessions as rest_sessions
+from vidhub.server.web import setup_web
 from vidhub.server.webhooks import setup_webhooks
 from vidhub.store import MemoryStore, SqliteStore
 
@@ -175,6 +176,7 @@ def _setup_features(app: web.Application) -> None:
     setup_webhooks(app)
     signalling.setup_signalling(app)
     _setup_cluster(app)
+    setup_web(app)
 
 
 def _setup_cluster(app: web.Application) -> None:

@@ -1,0 +1,78 @@
+"""Python side of ``tests/web/driver.mjs``: Chromium pages with viewports, input and screenshots."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from tests.browser.chromium import Chromium
+
+__all__ = ["Pages"]
+
+HERE = Path(__file__).resolve().parent
+
+
+class Pages(Chromium):
+    """One driver process for our own pages; each named browser has a fresh profile."""
+
+    async def start(self) -> Pages:
+        self._log = self.log_path.open("wb")  # closed in stop()
+        self._proc = await asyncio.create_subprocess_exec(
+            "node",
+            str(HERE / "driver.mjs"),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=self._log,
+        )
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+        return self
+
+    async def open(  # type: ignore[override]
+        self,
+        name: str,
+        url: str = "",
+        *,
+        width: int = 1280,
+        height: int = 720,
+        deny_media: bool = False,
+    ) -> None:
+        """Start browser ``name`` (fresh profile, ``width`` x ``height``) and load ``url``."""
+        await self._call(
+            60, cmd="open", name=name, url=url, width=width, height=height, deny=deny_media
+        )
+
+    async def goto(self, name: str, url: str) -> None:
+        await self._call(30, cmd="goto", name=name, url=url)
+
+    async def screenshot(self, name: str, path: Path, full_page: bool = False) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        await self._call(30, cmd="screenshot", name=name, path=str(path), fullPage=full_page)
+        return path
+
+    async def press(self, name: str, key: str) -> None:
+        await self._call(10, cmd="press", name=name, key=key)
+
+    async def click(self, name: str, selector: str) -> None:
+        await self._call(10, cmd="click", name=name, selector=selector)
+
+    async def fill(self, name: str, selector: str, text: str) -> None:
+        await self._call(10, cmd="fill", name=name, selector=selector, text=text)
+
+    async def errors(self, name: str) -> list[str]:
+        """Console errors and uncaught exceptions the page has logged so far."""
+        out: list[str] = await self._call(10, cmd="errors", name=name)
+        return out
+
+    async def wait(self, name: str, condition: str, timeout_s: float, what: str = "") -> Any:
+        """Poll the JS expression ``condition`` in the page until truthy; returns its value."""
+        limit_ms = int(timeout_s * 1000)
+        message = json.dumps("timed out waiting for " + (what or condition))
+        expr = (
+            f"(async () => {{ const until = Date.now() + {limit_ms}; for (;;) {{"
+            f" const v = await (async () => ({condition}))(); if (v) return v;"
+            f" if (Date.now() > until) throw new Error({message});"
+            " await new Promise((r) => setTimeout(r, 50)); } })()"
+        )
+        return await self.eval(name, expr, timeout_s + 10)
