@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -120,13 +121,12 @@ ACTIVE: dict[str, Any] = {
 }
 
 
-class Conn(m.ConnectionState):
-    def __init__(self, data: dict[str, Any]) -> None:
-        self._update_from_data(data)
+def conn_state(data: dict[str, Any]) -> m.ConnectionState:
+    return m.ConnectionState(None, data)
 
 
 def test_connection_state() -> None:
-    c = Conn(ACTIVE)
+    c = conn_state(ACTIVE)
     assert (c.id, c.type, c.role, c.token, c.server_data, c.client_data) == (
         "con_A",
         "WEBRTC",
@@ -141,9 +141,9 @@ def test_connection_state() -> None:
     assert c.publishers[0].media_options == {"hasAudio": True}
     assert [s.stream_id for s in c.subscribers] == ["str_MIC_Bbbb_con_B"]
     assert (c.publisher_count, c.subscriber_count) == (1, 1)
-    pending = Conn(ACTIVE | {"activeAt": None, "publishers": None, "subscribers": None})
+    pending = conn_state(ACTIVE | {"activeAt": None, "publishers": None, "subscribers": None})
     assert pending.active_at is None and pending.publishers == [] and pending.subscribers == []
-    ipcam = Conn(
+    ipcam = conn_state(
         ACTIVE
         | {
             "type": "IPCAM",
@@ -159,6 +159,103 @@ def test_connection_state() -> None:
         False,
     )
     with pytest.raises(RuntimeError):
-        Conn(ACTIVE | {"type": "SIP"})
+        conn_state(ACTIVE | {"type": "SIP"})
     with pytest.raises(KeyError):
-        Conn({k: v for k, v in ACTIVE.items() if k != "activeAt"})
+        conn_state({k: v for k, v in ACTIVE.items() if k != "activeAt"})
+
+
+class FakeReply:
+    """A finished response as a transport hands it to an operation."""
+
+    def __init__(self, status: int, body: Any = None) -> None:
+        self.status_code = status
+        self.content = json.dumps(body).encode() if body is not None else b""
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+    def raise_for_status(self) -> None:
+        if self.status_code >= 400:
+            raise RuntimeError(f"transport error {self.status_code}")
+
+
+def drive(op: m.Op[Any], *replies: FakeReply) -> tuple[list[m.Request], Any]:
+    """Run an operation against canned replies, as a transport would; the requests it made."""
+    sent: list[m.Request] = []
+    answers = iter(replies)
+    try:
+        sent.append(next(op))
+        while True:
+            sent.append(op.send(next(answers)))
+    except StopIteration as done:
+        return sent, done.value
+
+
+SESSION: dict[str, Any] = {
+    "id": "s",
+    "createdAt": 1_700_000_000_000,
+    "recording": False,
+    "mediaMode": "ROUTED",
+    "connections": {"numberOfElements": 0, "content": []},
+}
+
+
+class Session(m.SessionState):
+    _connection_classes = {"WEBRTC": m.ConnectionState, "IPCAM": m.ConnectionState}
+
+
+def test_operations_build_requests_and_update_state() -> None:
+    ov: m.OpenViduState[Session] = m.OpenViduState(None)
+    sent, session = drive(
+        ov._create_session(Session, "s", None, {"customSessionId": "x", "forcedVideoCodec": "VP8"}),
+        FakeReply(200, SESSION),
+    )
+    assert sent == [
+        m.Request("POST", "sessions", {"customSessionId": "s", "forcedVideoCodec": "VP8"})
+    ]
+    assert ov.get_session("s") is session and ov.session_count == 1
+
+    sent, conn = drive(
+        session._create_webrtc(
+            m.ConnectionState, "SUBSCRIBER", "d", 1, None, None, None, None, None
+        ),
+        FakeReply(200, ACTIVE | {"sessionId": "s"}),
+    )
+    assert sent == [
+        m.Request(
+            "POST",
+            "sessions/s/connection",
+            {
+                "type": "WEBRTC",
+                "role": "SUBSCRIBER",
+                "data": "d",
+                "kurentoOptions": {"videoMaxRecvBandwidth": 1},
+            },
+        )
+    ]
+    assert session.connections == [conn]
+
+    # one DELETE per publisher, in order; a 404 on the first stops the operation
+    sent, _ = drive(conn._force_unpublish_all_streams(), FakeReply(204))
+    assert sent == [m.Request("DELETE", "sessions/s/stream/str_CAM_Aaaa_con_A")]
+    with pytest.raises(m.OpenViduStreamDoesNotExistsError):
+        drive(conn._force_unpublish_all_streams(), FakeReply(404))
+
+
+def test_errors_carry_the_server_answer_and_invalidate() -> None:
+    session = Session(None, SESSION)
+    with pytest.raises(m.OpenViduSessionDoesNotExistsError) as info:
+        drive(
+            session._create({"type": "WEBRTC"}, m.ConnectionState),
+            FakeReply(404, {"message": "gone"}),
+        )
+    answer = info.value.__cause__
+    assert isinstance(answer, m.ServerAnswer) and (answer.status, answer.message) == (404, "gone")
+    assert not session.is_valid
+    with pytest.raises(m.OpenViduSessionDoesNotExistsError):  # refused locally, nothing sent
+        drive(session._signal(None, None, None))
+    ov: m.OpenViduState[Session] = m.OpenViduState(None)
+    with pytest.raises(RuntimeError, match="transport error 401"):  # not in the table
+        drive(ov._fetch(Session), FakeReply(401))
+    with pytest.raises(m.OpenViduError):
+        drive(ov._create_connection({}, "s", {"type": "IPCAM"}), FakeReply(500, {}))

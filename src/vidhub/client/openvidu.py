@@ -16,18 +16,22 @@ The URL may be the server root (``http://host:4443/``) or the API base
 ``fetch()`` refreshes them. Errors are pyopenvidu's exception classes (see
 :mod:`vidhub.client.openvidu_model`); other HTTP errors raise ``requests.HTTPError`` and
 timeouts ``requests.exceptions.Timeout``, unmodified.
+
+This module is only the transport: every operation (request, error table, state update) is
+written once in :mod:`vidhub.client.openvidu_model` and driven here by :meth:`_Http.run`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import requests
 
 from vidhub.client import openvidu_model as m
 from vidhub.client.openvidu_model import (
     ConnectionState,
+    OpenViduState,
     PublisherState,
     SessionState,
     SubscriberState,
@@ -44,6 +48,7 @@ __all__ = [
 ]
 
 Timeout = float | tuple[float, float] | None
+T = TypeVar("T")
 
 
 class _Http:
@@ -61,22 +66,27 @@ class _Http:
             self.session.verify = verify
         self.session.cert = cert
 
-    def call(self, method: str, path: str, body: Any = None) -> requests.Response:
-        return self.session.request(method, self.base + path, json=body, timeout=self.timeout)
-
-
-def _ok(r: requests.Response, table: m.ErrorTable, target: Any = None) -> requests.Response:
-    m.check(r.status_code, table, target)
-    r.raise_for_status()
-    return r
+    def run(self, op: m.Op[T]) -> T:
+        """Drive one operation: send each request it yields and hand it the response."""
+        try:
+            request = next(op)
+            while True:
+                request = op.send(
+                    self.session.request(
+                        request.method,
+                        self.base + request.path,
+                        json=request.body,
+                        timeout=self.timeout,
+                    )
+                )
+        except StopIteration as done:
+            return cast(T, done.value)
 
 
 class OpenViduPublisher(PublisherState):
     """A stream published by a connection."""
 
-    def __init__(self, http: _Http, session_id: str, data: Mapping[str, Any]) -> None:
-        super().__init__(session_id, data)
-        self._http = http
+    _http: _Http
 
     def force_unpublish(self) -> None:
         """``DELETE /sessions/{id}/stream/{streamId}``.
@@ -86,10 +96,7 @@ class OpenViduPublisher(PublisherState):
             OpenViduSessionDoesNotExistsError: 400 (no such session).
             OpenViduStreamError: 405 (an IPCAM stream).
         """
-        r = self._http.call(
-            "DELETE", f"sessions/{m.seg(self.session_id)}/stream/{m.seg(self.stream_id)}"
-        )
-        _ok(r, m.UNPUBLISH)
+        self._http.run(self._force_unpublish())
 
 
 class OpenViduSubscriber(SubscriberState):
@@ -99,18 +106,9 @@ class OpenViduSubscriber(SubscriberState):
 class OpenViduConnection(ConnectionState):
     """A connection of a session: pending (a token nobody used yet) or active."""
 
-    def __init__(self, http: _Http, data: Mapping[str, Any]) -> None:
-        self._http = http
-        self._update_from_data(data)
-
-    def _make_publisher(self, data: Mapping[str, Any]) -> OpenViduPublisher:
-        return OpenViduPublisher(self._http, self.session_id, data)
-
-    def _make_subscriber(self, data: Mapping[str, Any]) -> OpenViduSubscriber:
-        return OpenViduSubscriber(self.session_id, data)
-
-    def _path(self) -> str:
-        return f"sessions/{m.seg(self.session_id)}/connection/{m.seg(self.id)}"
+    _http: _Http
+    _publisher_class = OpenViduPublisher
+    _subscriber_class = OpenViduSubscriber
 
     def fetch(self) -> bool:
         """Refresh from the server; returns whether anything changed.
@@ -119,28 +117,15 @@ class OpenViduConnection(ConnectionState):
             OpenViduConnectionDoesNotExistsError: the connection is gone (404).
             OpenViduSessionDoesNotExistsError: the session is gone (400).
         """
-        if not self.is_valid:
-            raise m.OpenViduConnectionDoesNotExistsError()
-        data = _ok(self._http.call("GET", self._path()), m.FETCH_CONNECTION, self).json()
-        changed: bool = data != self._last
-        if changed:
-            self._update_from_data(data)
-        return changed
+        return self._http.run(self._fetch())
 
     def force_disconnect(self) -> None:
         """Evict the participant, or revoke the token while pending. Invalidates this object."""
-        if not self.is_valid:
-            raise m.OpenViduConnectionDoesNotExistsError()
-        _ok(self._http.call("DELETE", self._path()), m.DISCONNECT, self)
-        self.is_valid = False
+        self._http.run(self._force_disconnect())
 
     def update(self, role: str | None = None, record: bool | None = None) -> None:
         """``PATCH`` role and/or record (OpenVidu Pro and vidhub; CE answers 405)."""
-        if not self.is_valid:
-            raise m.OpenViduConnectionDoesNotExistsError()
-        body = m.drop_none({"role": role, "record": record})
-        data = _ok(self._http.call("PATCH", self._path(), body), m.UPDATE_CONNECTION).json()
-        self._update_from_data(data)
+        self._http.run(self._update(role, record))
 
     def signal(self, type_: str | None = None, data: str | None = None) -> None:
         """Send a signal to this connection only (``POST /signal``).
@@ -148,17 +133,11 @@ class OpenViduConnection(ConnectionState):
         Raises:
             OpenViduConnectionDoesNotExistsError: not an active connection (406).
         """
-        if not self.is_valid:
-            raise m.OpenViduConnectionDoesNotExistsError()
-        body = m.signal_body(self.session_id, type_, data, [self.id])
-        _ok(self._http.call("POST", "signal", body), m.SIGNAL, self)
+        self._http.run(self._signal(type_, data))
 
     def force_unpublish_all_streams(self) -> None:
         """Force-unpublish every stream this connection publishes (as last fetched)."""
-        if not self.is_valid:
-            raise m.OpenViduConnectionDoesNotExistsError()
-        for pub in self.publishers:
-            pub.force_unpublish()
+        self._http.run(self._force_unpublish_all_streams())
 
 
 class OpenViduWEBRTCConnection(OpenViduConnection):
@@ -169,26 +148,17 @@ class OpenViduIPCAMConnection(OpenViduConnection):
     """An IPCAM connection: ``rtsp_uri``, ``adaptive_bitrate``, ``network_cache`` ..."""
 
 
-_C = TypeVar("_C", bound="OpenViduConnection")
-
-
-def _connection(http: _Http, data: Mapping[str, Any]) -> OpenViduConnection:
-    if data["type"] == "WEBRTC":
-        return OpenViduWEBRTCConnection(http, data)
-    if data["type"] == "IPCAM":
-        return OpenViduIPCAMConnection(http, data)
-    raise RuntimeError("Unknown connection type")
+_CONNECTIONS: dict[str, type[OpenViduConnection]] = {
+    "WEBRTC": OpenViduWEBRTCConnection,
+    "IPCAM": OpenViduIPCAMConnection,
+}
 
 
 class OpenViduSession(SessionState):
     """A session on the server."""
 
-    def __init__(self, http: _Http, data: Mapping[str, Any]) -> None:
-        self._http = http
-        self._update_from_data(data)
-
-    def _make_connection(self, data: Mapping[str, Any]) -> OpenViduConnection:
-        return _connection(self._http, data)
+    _http: _Http
+    _connection_classes = _CONNECTIONS
 
     def fetch(self) -> bool:
         """Refresh from ``GET /sessions/{id}``; returns whether anything changed.
@@ -196,18 +166,11 @@ class OpenViduSession(SessionState):
         Raises:
             OpenViduSessionDoesNotExistsError: 404 (this object becomes invalid).
         """
-        data = _ok(
-            self._http.call("GET", f"sessions/{m.seg(self.id)}"), m.FETCH_SESSION, self
-        ).json()
-        changed: bool = data != self._last
-        if changed:
-            self._update_from_data(data)
-        return changed
+        return self._http.run(self._fetch())
 
     def close(self) -> None:
         """``DELETE /sessions/{id}``: evict everyone. Invalidates this object."""
-        _ok(self._http.call("DELETE", f"sessions/{m.seg(self.id)}"), m.CLOSE_SESSION, self)
-        self.is_valid = False
+        self._http.run(self._close())
 
     def signal(
         self,
@@ -222,20 +185,7 @@ class OpenViduSession(SessionState):
             OpenViduConnectionDoesNotExistsError: nobody connected or a recipient not active (406).
             ValueError: the server rejected the body (400).
         """
-        if not self.is_valid:
-            raise m.OpenViduSessionDoesNotExistsError()
-        body = m.signal_body(self.id, type_, data, [c.id for c in to] if to else None)
-        _ok(self._http.call("POST", "signal", body), m.SIGNAL, self)
-
-    def _create(self, body: dict[str, Any], cls: type[_C]) -> _C:
-        if not self.is_valid:
-            raise m.OpenViduSessionDoesNotExistsError()
-        r = self._http.call("POST", f"sessions/{m.seg(self.id)}/connection", body)
-        if r.status_code == 500:
-            raise m.OpenViduError(r.content)
-        conn = cls(self._http, _ok(r, m.CREATE_CONNECTION, self).json())
-        self.connections.append(conn)
-        return conn
+        self._http.run(self._signal(type_, data, to))
 
     def create_webrtc_connection(
         self,
@@ -255,19 +205,18 @@ class OpenViduSession(SessionState):
             ValueError: unknown role, or the server rejected the body (400).
             OpenViduSessionDoesNotExistsError: the session is gone (404).
         """
-        body = m.webrtc_body(
+        op = self._create_webrtc(
+            OpenViduWEBRTCConnection,
             role,
             data,
-            {
-                "videoMaxRecvBandwidth": video_max_recv_bandwidth,
-                "videoMinRecvBandwidth": video_min_recv_bandwidth,
-                "videoMaxSendBandwidth": video_max_send_bandwidth,
-                "videoMinSendBandwidth": video_min_send_bandwidth,
-                "allowedFilters": allowed_filters,
-            },
+            video_max_recv_bandwidth,
+            video_min_recv_bandwidth,
+            video_max_send_bandwidth,
+            video_min_send_bandwidth,
+            allowed_filters,
             record,
         )
-        return self._create(body, OpenViduWEBRTCConnection)
+        return self._http.run(op)
 
     def create_ipcam_connection(
         self,
@@ -283,13 +232,18 @@ class OpenViduSession(SessionState):
             ValueError: the server rejected the body (400).
             OpenViduError: the server failed to attach the camera (500).
         """
-        body = m.ipcam_body(
-            rtsp_uri, data, adaptive_bitrate, only_play_with_subscribers, network_cache
+        op = self._create_ipcam(
+            OpenViduIPCAMConnection,
+            rtsp_uri,
+            data,
+            adaptive_bitrate,
+            only_play_with_subscribers,
+            network_cache,
         )
-        return self._create(body, OpenViduIPCAMConnection)
+        return self._http.run(op)
 
 
-class OpenVidu:
+class OpenVidu(OpenViduState[OpenViduSession]):
     """An OpenVidu (or vidhub) server.
 
     Args:
@@ -301,6 +255,8 @@ class OpenVidu:
         cert: client certificate for ``requests``.
     """
 
+    _http: _Http
+
     def __init__(
         self,
         url: str,
@@ -310,9 +266,7 @@ class OpenVidu:
         verify: str | bool | None = None,
         cert: Any = None,
     ) -> None:
-        self._http = _Http(url, secret, timeout, verify, cert)
-        self._sessions: dict[str, OpenViduSession] = {}
-        self._last: Any = None
+        super().__init__(_Http(url, secret, timeout, verify, cert))
         if initial_fetch:
             self.fetch()
 
@@ -328,53 +282,40 @@ class OpenVidu:
 
     def fetch(self) -> bool:
         """Refresh ``sessions`` from ``GET /sessions``; returns whether anything changed."""
-        r = self._http.call("GET", "sessions")
-        r.raise_for_status()
-        content = r.json()["content"]
-        changed: bool = content != self._last
-        self._last = content
-        if changed:
-            self._sessions = {d["id"]: OpenViduSession(self._http, d) for d in content}
-        return changed
-
-    def get_session(self, session_id: str) -> OpenViduSession:
-        """The locally known, valid session with that id (no request).
-
-        Raises:
-            OpenViduSessionDoesNotExistsError: unknown since the last fetch, or closed.
-        """
-        s = self._sessions.get(session_id)
-        if s is None or not s.is_valid:
-            raise m.OpenViduSessionDoesNotExistsError()
-        return s
+        return self._http.run(self._fetch(OpenViduSession))
 
     def create_session(
-        self, custom_session_id: str | None = None, media_mode: str | None = None
+        self,
+        custom_session_id: str | None = None,
+        media_mode: str | None = None,
+        *,
+        properties: Mapping[str, Any] | None = None,
     ) -> OpenViduSession:
         """``POST /sessions``.
+
+        ``properties`` (a vidhub extension) are more REST body fields, sent as given; the
+        named arguments take precedence.
 
         Raises:
             OpenViduSessionExistsError: ``custom_session_id`` is taken (409).
             ValueError: bad ``media_mode`` or the server rejected the body (400).
         """
-        body = m.session_body(custom_session_id, media_mode)
-        data = _ok(self._http.call("POST", "sessions", body), m.CREATE_SESSION).json()
-        session = OpenViduSession(self._http, data)
-        self._sessions[session.id] = session
-        return session
+        op = self._create_session(OpenViduSession, custom_session_id, media_mode, properties)
+        return self._http.run(op)
 
-    @property
-    def sessions(self) -> list[OpenViduSession]:
-        """The valid sessions known since the last fetch."""
-        return [s for s in self._sessions.values() if s.is_valid]
+    def create_connection(
+        self, session_id: str, properties: Mapping[str, Any]
+    ) -> OpenViduConnection:
+        """``POST /sessions/{session_id}/connection`` with ``properties`` as the body, for a
+        session this client need not know (a vidhub extension, for proxies).
 
-    @property
-    def session_count(self) -> int:
-        return len(self.sessions)
+        Raises:
+            OpenViduSessionDoesNotExistsError: no such session (404).
+            ValueError: the server rejected the body (400).
+            OpenViduError: the server failed to attach an IP camera (500).
+        """
+        return self._http.run(self._create_connection(_CONNECTIONS, session_id, properties))
 
     def get_config(self) -> dict[str, Any]:
         """``GET /config``: the server's configuration JSON, as is."""
-        r = self._http.call("GET", "config")
-        r.raise_for_status()
-        config: dict[str, Any] = r.json()
-        return config
+        return self._http.run(self._get_config())

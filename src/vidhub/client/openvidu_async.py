@@ -9,6 +9,10 @@ state (``sessions``, ``connections``, ``get_session``) stays synchronous::
 
 HTTP errors no operation maps raise ``aiohttp.ClientResponseError``; timeouts raise
 ``TimeoutError`` (``asyncio.TimeoutError``), unmodified.
+
+This module is only the transport: every operation (request, error table, state update) is
+written once in :mod:`vidhub.client.openvidu_model` and driven here by :meth:`_Http.run`;
+the methods' contracts are documented there and on :mod:`vidhub.client.openvidu`.
 """
 
 from __future__ import annotations
@@ -16,13 +20,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import aiohttp
 
 from vidhub.client import openvidu_model as m
 from vidhub.client.openvidu_model import (
     ConnectionState,
+    OpenViduState,
     PublisherState,
     SessionState,
     SubscriberState,
@@ -40,13 +45,14 @@ __all__ = [
 ]
 
 Timeout = float | tuple[float, float] | None
+T = TypeVar("T")
 
 
 class _Reply:
     """A finished response: status and body, read before the connection is released."""
 
     def __init__(self, resp: aiohttp.ClientResponse, body: bytes) -> None:
-        self.status = resp.status
+        self.status_code = resp.status
         self.content = body
         self._resp = resp
 
@@ -54,11 +60,11 @@ class _Reply:
         return json.loads(self.content)
 
     def raise_for_status(self) -> None:
-        if self.status >= 400:
+        if self.status_code >= 400:
             raise aiohttp.ClientResponseError(
                 self._resp.request_info,
                 self._resp.history,
-                status=self.status,
+                status=self.status_code,
                 message=self._resp.reason or "",
                 headers=self._resp.headers,
             )
@@ -78,11 +84,21 @@ class _Http:
         self._ssl = verify is not False
         self._session: aiohttp.ClientSession | None = None
 
-    async def call(self, method: str, path: str, body: Any = None) -> _Reply:
+    async def run(self, op: m.Op[T]) -> T:
+        """Drive one operation: send each request it yields and hand it the response."""
+        try:
+            request = next(op)
+            while True:
+                request = op.send(await self._call(request))
+        except StopIteration as done:
+            return cast(T, done.value)
+
+    async def _call(self, request: m.Request) -> _Reply:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
+        url = self.base + request.path
         async with self._session.request(
-            method, self.base + path, json=body, ssl=self._ssl
+            request.method, url, json=request.body, ssl=self._ssl
         ) as resp:
             return _Reply(resp, await resp.read())
 
@@ -92,23 +108,14 @@ class _Http:
             self._session = None
 
 
-def _ok(r: _Reply, table: m.ErrorTable, target: Any = None) -> _Reply:
-    m.check(r.status, table, target)
-    r.raise_for_status()
-    return r
-
-
 class OpenViduPublisher(PublisherState):
     """A stream published by a connection."""
 
-    def __init__(self, http: _Http, session_id: str, data: Mapping[str, Any]) -> None:
-        super().__init__(session_id, data)
-        self._http = http
+    _http: _Http
 
     async def force_unpublish(self) -> None:
         """``DELETE /sessions/{id}/stream/{streamId}`` (errors as the sync SDK)."""
-        path = f"sessions/{m.seg(self.session_id)}/stream/{m.seg(self.stream_id)}"
-        _ok(await self._http.call("DELETE", path), m.UNPUBLISH)
+        await self._http.run(self._force_unpublish())
 
 
 class OpenViduSubscriber(SubscriberState):
@@ -118,57 +125,29 @@ class OpenViduSubscriber(SubscriberState):
 class OpenViduConnection(ConnectionState):
     """A connection of a session: pending (a token nobody used yet) or active."""
 
-    def __init__(self, http: _Http, data: Mapping[str, Any]) -> None:
-        self._http = http
-        self._update_from_data(data)
-
-    def _make_publisher(self, data: Mapping[str, Any]) -> OpenViduPublisher:
-        return OpenViduPublisher(self._http, self.session_id, data)
-
-    def _make_subscriber(self, data: Mapping[str, Any]) -> OpenViduSubscriber:
-        return OpenViduSubscriber(self.session_id, data)
-
-    def _path(self) -> str:
-        return f"sessions/{m.seg(self.session_id)}/connection/{m.seg(self.id)}"
+    _http: _Http
+    _publisher_class = OpenViduPublisher
+    _subscriber_class = OpenViduSubscriber
 
     async def fetch(self) -> bool:
         """Refresh from the server; returns whether anything changed."""
-        if not self.is_valid:
-            raise m.OpenViduConnectionDoesNotExistsError()
-        data = _ok(await self._http.call("GET", self._path()), m.FETCH_CONNECTION, self).json()
-        changed: bool = data != self._last
-        if changed:
-            self._update_from_data(data)
-        return changed
+        return await self._http.run(self._fetch())
 
     async def force_disconnect(self) -> None:
         """Evict the participant, or revoke the token while pending. Invalidates this object."""
-        if not self.is_valid:
-            raise m.OpenViduConnectionDoesNotExistsError()
-        _ok(await self._http.call("DELETE", self._path()), m.DISCONNECT, self)
-        self.is_valid = False
+        await self._http.run(self._force_disconnect())
 
     async def update(self, role: str | None = None, record: bool | None = None) -> None:
         """``PATCH`` role and/or record (OpenVidu Pro and vidhub; CE answers 405)."""
-        if not self.is_valid:
-            raise m.OpenViduConnectionDoesNotExistsError()
-        body = m.drop_none({"role": role, "record": record})
-        r = await self._http.call("PATCH", self._path(), body)
-        self._update_from_data(_ok(r, m.UPDATE_CONNECTION).json())
+        await self._http.run(self._update(role, record))
 
     async def signal(self, type_: str | None = None, data: str | None = None) -> None:
         """Send a signal to this connection only (``POST /signal``)."""
-        if not self.is_valid:
-            raise m.OpenViduConnectionDoesNotExistsError()
-        body = m.signal_body(self.session_id, type_, data, [self.id])
-        _ok(await self._http.call("POST", "signal", body), m.SIGNAL, self)
+        await self._http.run(self._signal(type_, data))
 
     async def force_unpublish_all_streams(self) -> None:
         """Force-unpublish every stream this connection publishes (as last fetched)."""
-        if not self.is_valid:
-            raise m.OpenViduConnectionDoesNotExistsError()
-        for pub in self.publishers:
-            await pub.force_unpublish()
+        await self._http.run(self._force_unpublish_all_streams())
 
 
 class OpenViduWEBRTCConnection(OpenViduConnection):
@@ -179,41 +158,25 @@ class OpenViduIPCAMConnection(OpenViduConnection):
     """An IPCAM connection: ``rtsp_uri``, ``adaptive_bitrate``, ``network_cache`` ..."""
 
 
-_C = TypeVar("_C", bound="OpenViduConnection")
-
-
-def _connection(http: _Http, data: Mapping[str, Any]) -> OpenViduConnection:
-    if data["type"] == "WEBRTC":
-        return OpenViduWEBRTCConnection(http, data)
-    if data["type"] == "IPCAM":
-        return OpenViduIPCAMConnection(http, data)
-    raise RuntimeError("Unknown connection type")
+_CONNECTIONS: dict[str, type[OpenViduConnection]] = {
+    "WEBRTC": OpenViduWEBRTCConnection,
+    "IPCAM": OpenViduIPCAMConnection,
+}
 
 
 class OpenViduSession(SessionState):
     """A session on the server."""
 
-    def __init__(self, http: _Http, data: Mapping[str, Any]) -> None:
-        self._http = http
-        self._update_from_data(data)
-
-    def _make_connection(self, data: Mapping[str, Any]) -> OpenViduConnection:
-        return _connection(self._http, data)
+    _http: _Http
+    _connection_classes = _CONNECTIONS
 
     async def fetch(self) -> bool:
         """Refresh from ``GET /sessions/{id}``; returns whether anything changed."""
-        r = await self._http.call("GET", f"sessions/{m.seg(self.id)}")
-        data = _ok(r, m.FETCH_SESSION, self).json()
-        changed: bool = data != self._last
-        if changed:
-            self._update_from_data(data)
-        return changed
+        return await self._http.run(self._fetch())
 
     async def close(self) -> None:
         """``DELETE /sessions/{id}``: evict everyone. Invalidates this object."""
-        r = await self._http.call("DELETE", f"sessions/{m.seg(self.id)}")
-        _ok(r, m.CLOSE_SESSION, self)
-        self.is_valid = False
+        await self._http.run(self._close())
 
     async def signal(
         self,
@@ -222,20 +185,7 @@ class OpenViduSession(SessionState):
         to: list[OpenViduConnection] | None = None,
     ) -> None:
         """``POST /signal`` to ``to`` (default: everyone)."""
-        if not self.is_valid:
-            raise m.OpenViduSessionDoesNotExistsError()
-        body = m.signal_body(self.id, type_, data, [c.id for c in to] if to else None)
-        _ok(await self._http.call("POST", "signal", body), m.SIGNAL, self)
-
-    async def _create(self, body: dict[str, Any], cls: type[_C]) -> _C:
-        if not self.is_valid:
-            raise m.OpenViduSessionDoesNotExistsError()
-        r = await self._http.call("POST", f"sessions/{m.seg(self.id)}/connection", body)
-        if r.status == 500:
-            raise m.OpenViduError(r.content)
-        conn = cls(self._http, _ok(r, m.CREATE_CONNECTION, self).json())
-        self.connections.append(conn)
-        return conn
+        await self._http.run(self._signal(type_, data, to))
 
     async def create_webrtc_connection(
         self,
@@ -250,19 +200,18 @@ class OpenViduSession(SessionState):
         record: bool | None = None,
     ) -> OpenViduWEBRTCConnection:
         """``POST /sessions/{id}/connection`` for a user; the result carries ``token``."""
-        body = m.webrtc_body(
+        op = self._create_webrtc(
+            OpenViduWEBRTCConnection,
             role,
             data,
-            {
-                "videoMaxRecvBandwidth": video_max_recv_bandwidth,
-                "videoMinRecvBandwidth": video_min_recv_bandwidth,
-                "videoMaxSendBandwidth": video_max_send_bandwidth,
-                "videoMinSendBandwidth": video_min_send_bandwidth,
-                "allowedFilters": allowed_filters,
-            },
+            video_max_recv_bandwidth,
+            video_min_recv_bandwidth,
+            video_max_send_bandwidth,
+            video_min_send_bandwidth,
+            allowed_filters,
             record,
         )
-        return await self._create(body, OpenViduWEBRTCConnection)
+        return await self._http.run(op)
 
     async def create_ipcam_connection(
         self,
@@ -273,13 +222,18 @@ class OpenViduSession(SessionState):
         network_cache: int | None = None,
     ) -> OpenViduIPCAMConnection:
         """``POST /sessions/{id}/connection`` for an IP camera."""
-        body = m.ipcam_body(
-            rtsp_uri, data, adaptive_bitrate, only_play_with_subscribers, network_cache
+        op = self._create_ipcam(
+            OpenViduIPCAMConnection,
+            rtsp_uri,
+            data,
+            adaptive_bitrate,
+            only_play_with_subscribers,
+            network_cache,
         )
-        return await self._create(body, OpenViduIPCAMConnection)
+        return await self._http.run(op)
 
 
-class OpenVidu:
+class OpenVidu(OpenViduState[OpenViduSession]):
     """An OpenVidu (or vidhub) server, asynchronously.
 
     Construct it, then ``await ov.fetch()`` or use ``async with`` (which fetches when
@@ -293,6 +247,8 @@ class OpenVidu:
         verify: ``False`` disables TLS verification.
     """
 
+    _http: _Http
+
     def __init__(
         self,
         url: str,
@@ -301,10 +257,8 @@ class OpenVidu:
         timeout: Timeout = None,
         verify: bool | None = None,
     ) -> None:
-        self._http = _Http(url, secret, timeout, verify)
+        super().__init__(_Http(url, secret, timeout, verify))
         self._initial_fetch = initial_fetch
-        self._sessions: dict[str, OpenViduSession] = {}
-        self._last: Any = None
 
     async def __aenter__(self) -> OpenVidu:
         if self._initial_fetch:
@@ -324,47 +278,29 @@ class OpenVidu:
 
     async def fetch(self) -> bool:
         """Refresh ``sessions`` from ``GET /sessions``; returns whether anything changed."""
-        r = await self._http.call("GET", "sessions")
-        r.raise_for_status()
-        content = r.json()["content"]
-        changed: bool = content != self._last
-        self._last = content
-        if changed:
-            self._sessions = {d["id"]: OpenViduSession(self._http, d) for d in content}
-        return changed
-
-    def get_session(self, session_id: str) -> OpenViduSession:
-        """The locally known, valid session with that id (no request)."""
-        s = self._sessions.get(session_id)
-        if s is None or not s.is_valid:
-            raise m.OpenViduSessionDoesNotExistsError()
-        return s
+        return await self._http.run(self._fetch(OpenViduSession))
 
     async def create_session(
-        self, custom_session_id: str | None = None, media_mode: str | None = None
+        self,
+        custom_session_id: str | None = None,
+        media_mode: str | None = None,
+        *,
+        properties: Mapping[str, Any] | None = None,
     ) -> OpenViduSession:
         """``POST /sessions`` (409 -> OpenViduSessionExistsError, 400 -> ValueError)."""
-        body = m.session_body(custom_session_id, media_mode)
-        data = _ok(await self._http.call("POST", "sessions", body), m.CREATE_SESSION).json()
-        session = OpenViduSession(self._http, data)
-        self._sessions[session.id] = session
-        return session
+        op = self._create_session(OpenViduSession, custom_session_id, media_mode, properties)
+        return await self._http.run(op)
 
-    @property
-    def sessions(self) -> list[OpenViduSession]:
-        """The valid sessions known since the last fetch."""
-        return [s for s in self._sessions.values() if s.is_valid]
-
-    @property
-    def session_count(self) -> int:
-        return len(self.sessions)
+    async def create_connection(
+        self, session_id: str, properties: Mapping[str, Any]
+    ) -> OpenViduConnection:
+        """``POST /sessions/{session_id}/connection`` with ``properties`` as the body (a
+        vidhub extension, for proxies: see :meth:`vidhub.client.OpenVidu.create_connection`)."""
+        return await self._http.run(self._create_connection(_CONNECTIONS, session_id, properties))
 
     async def get_config(self) -> dict[str, Any]:
         """``GET /config``: the server's configuration JSON, as is."""
-        r = await self._http.call("GET", "config")
-        r.raise_for_status()
-        config: dict[str, Any] = r.json()
-        return config
+        return await self._http.run(self._get_config())
 
 
 AsyncOpenVidu = OpenVidu

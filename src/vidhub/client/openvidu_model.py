@@ -1,11 +1,13 @@
-"""The I/O-free half of the OpenVidu REST SDK: URLs, request bodies, error tables, state.
+"""The I/O-free core of the OpenVidu REST SDK: URLs, bodies, error tables, state, operations.
 
-Theory of operation: :mod:`vidhub.client.openvidu` (``requests``) and
-:mod:`vidhub.client.openvidu_async` (``aiohttp``) are thin transports around this module. Each
-operation builds its request body here, sends it, then hands the status to :func:`check`,
-which raises the pyopenvidu 0.2.1 exception for that operation and status (and marks the
-local object invalid where pyopenvidu does). The ``*State`` classes hold what the server last
-reported and rebuild themselves from its JSON; the transports subclass them to add I/O.
+Theory of operation: every operation that talks to the server is written once here, as a
+generator (:data:`Op`) that yields each :class:`Request` it needs and receives the
+:class:`Reply`; it checks the reply against its error table (:func:`ok`, which raises the
+pyopenvidu 0.2.1 exception for that operation and status and marks the local object invalid
+where pyopenvidu does), updates the local state and returns the result. No socket, no event
+loop. :mod:`vidhub.client.openvidu` (``requests``) and :mod:`vidhub.client.openvidu_async`
+(``aiohttp``) are thin transports: each has one ``run(op)`` that drives an operation, and
+classes that subclass the ``*State`` classes here with one-line public methods.
 
 Only the documented OpenVidu 2.x REST API is used (openvidu.md §1), so the SDK works against a
 real OpenVidu server as well as vidhub.
@@ -13,12 +15,39 @@ real OpenVidu server as well as vidhub.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 from urllib.parse import quote, urlsplit, urlunsplit
 
+from vidhub.client.openvidu_errors import (
+    CLOSE_SESSION,
+    CREATE_CONNECTION,
+    CREATE_SESSION,
+    DISCONNECT,
+    FETCH_CONNECTION,
+    FETCH_SESSION,
+    NO_ERRORS,
+    SIGNAL,
+    UNPUBLISH,
+    UPDATE_CONNECTION,
+    ErrorTable,
+    OpenViduConnectionDoesNotExistsError,
+    OpenViduConnectionError,
+    OpenViduError,
+    OpenViduSessionDoesNotExistsError,
+    OpenViduSessionError,
+    OpenViduSessionExistsError,
+    OpenViduStreamDoesNotExistsError,
+    OpenViduStreamError,
+    ServerAnswer,
+    Validity,
+    check,
+)
+
 __all__ = [
+    "Op",
     "OpenViduConnectionDoesNotExistsError",
     "OpenViduConnectionError",
     "OpenViduError",
@@ -27,103 +56,51 @@ __all__ = [
     "OpenViduSessionExistsError",
     "OpenViduStreamDoesNotExistsError",
     "OpenViduStreamError",
+    "Reply",
+    "Request",
+    "ServerAnswer",
     "api_base",
     "check",
+    "ok",
 ]
 
 
-# -- exceptions (pyopenvidu 0.2.1's names and hierarchy) ------------------------------------
-class OpenViduError(Exception):
-    """Base of every error the SDK raises on purpose.
+# -- the sans-I/O exchange --------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One REST call: method, path below the API base URL, JSON body (None: no body)."""
 
-    pyopenvidu derives this from ``BaseException``; here it is an ``Exception`` so that
-    ``except Exception`` handlers see it. ``except OpenViduError`` works the same in both.
-    """
-
-
-class OpenViduSessionError(OpenViduError):
-    """A problem with a session."""
+    method: str
+    path: str
+    body: Any = None
 
 
-class OpenViduSessionDoesNotExistsError(OpenViduSessionError):
-    """The session does not exist (any more) on the server."""
+class Reply(Protocol):
+    """What a transport hands back: a finished response (``requests.Response`` is one)."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def content(self) -> bytes: ...
+
+    def json(self) -> Any: ...
+
+    def raise_for_status(self) -> None:
+        """Raise the transport's own HTTP error for a status of 400 or more."""
 
 
-class OpenViduSessionExistsError(OpenViduSessionError):
-    """``create_session`` with a ``custom_session_id`` that is taken (HTTP 409)."""
+T = TypeVar("T")
+#: An operation: yields requests, receives their replies, returns its result.
+Op = Generator[Request, Reply, T]
 
 
-class OpenViduConnectionError(OpenViduSessionError):
-    """A problem with a connection."""
-
-
-class OpenViduConnectionDoesNotExistsError(OpenViduConnectionError):
-    """The connection does not exist, or (signals) is not active."""
-
-
-class OpenViduStreamError(OpenViduConnectionError):
-    """A problem with a published stream."""
-
-
-class OpenViduStreamDoesNotExistsError(OpenViduStreamError):
-    """The stream does not exist."""
-
-
-def _value_error() -> BaseException:
-    return ValueError()
-
-
-def _ipcam_stream_error() -> BaseException:
-    return OpenViduStreamError("You cannot directly delete the stream of an IPCAM participant.")
-
-
-#: status -> (exception factory, whether the local object becomes invalid)
-ErrorTable = Mapping[int, tuple[Any, bool]]
-
-CREATE_SESSION: ErrorTable = {409: (OpenViduSessionExistsError, False), 400: (_value_error, False)}
-FETCH_SESSION: ErrorTable = {404: (OpenViduSessionDoesNotExistsError, True)}
-CLOSE_SESSION: ErrorTable = {404: (OpenViduSessionDoesNotExistsError, True)}
-SIGNAL: ErrorTable = {
-    404: (OpenViduSessionDoesNotExistsError, True),
-    400: (_value_error, False),
-    406: (OpenViduConnectionDoesNotExistsError, True),
-}
-CREATE_CONNECTION: ErrorTable = {
-    404: (OpenViduSessionDoesNotExistsError, True),
-    400: (_value_error, False),
-}
-FETCH_CONNECTION: ErrorTable = {
-    404: (OpenViduConnectionDoesNotExistsError, True),
-    400: (OpenViduSessionDoesNotExistsError, True),
-}
-DISCONNECT: ErrorTable = FETCH_CONNECTION
-UPDATE_CONNECTION: ErrorTable = {
-    404: (OpenViduConnectionDoesNotExistsError, False),
-    400: (_value_error, False),
-}
-UNPUBLISH: ErrorTable = {
-    404: (OpenViduStreamDoesNotExistsError, False),
-    400: (OpenViduSessionDoesNotExistsError, False),
-    405: (_ipcam_stream_error, False),
-}
-
-
-class _Validity:
-    is_valid: bool
-
-
-def check(status: int, table: ErrorTable, target: _Validity | None = None) -> None:
-    """Raise the error ``table`` assigns to ``status``; invalidate ``target`` where flagged.
-
-    Statuses absent from the table are left to the transport (``raise_for_status``).
-    """
-    entry = table.get(status)
-    if entry is None:
-        return
-    factory, invalidates = entry
-    if invalidates and target is not None:
-        target.is_valid = False
-    raise factory()
+def ok(reply: Reply, table: ErrorTable, target: Validity | None = None) -> Reply:
+    """``reply`` if it succeeded; else the table's error (see :func:`check`), else the
+    transport's HTTP error."""
+    check(reply.status_code, table, target, reply.content)
+    reply.raise_for_status()
+    return reply
 
 
 # -- URLs and bodies --------------------------------------------------------------------------
@@ -223,15 +200,34 @@ def _ts(ms: int | float) -> datetime:
     return datetime.fromtimestamp(ms / 1000.0, tz=UTC)
 
 
-# -- state ------------------------------------------------------------------------------------
-class PublisherState:
+# -- state and operations ---------------------------------------------------------------------
+class _Bound:
+    """An object that reaches the server through its transport ``_http`` (opaque here; each
+    transport module narrows the type)."""
+
+    _http: Any
+
+
+class PublisherState(_Bound):
     """A published stream: ``stream_id``, ``created_at`` (aware UTC), ``media_options``."""
 
-    def __init__(self, session_id: str, data: Mapping[str, Any]) -> None:
+    def __init__(self, http: Any, session_id: str, data: Mapping[str, Any]) -> None:
+        self._http = http
         self.session_id = session_id
         self.stream_id: str = data["streamId"]
         self.created_at = _ts(data["createdAt"])
         self.media_options: dict[str, Any] | None = data.get("mediaOptions")
+
+    def _force_unpublish(self) -> Op[None]:
+        """``DELETE /sessions/{id}/stream/{streamId}``.
+
+        Raises:
+            OpenViduStreamDoesNotExistsError: 404.
+            OpenViduSessionDoesNotExistsError: 400 (no such session).
+            OpenViduStreamError: 405 (an IPCAM stream).
+        """
+        path = f"sessions/{seg(self.session_id)}/stream/{seg(self.stream_id)}"
+        ok((yield Request("DELETE", path)), UNPUBLISH)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.stream_id}>"
@@ -249,7 +245,7 @@ class SubscriberState:
         return f"<{type(self).__name__} {self.stream_id}>"
 
 
-class ConnectionState(_Validity):
+class ConnectionState(Validity, _Bound):
     """What the server reported about one connection (Connection JSON, openvidu.md §1.4).
 
     Attributes common to both types: ``id``, ``type`` (``WEBRTC``/``IPCAM``), ``session_id``,
@@ -259,14 +255,15 @@ class ConnectionState(_Validity):
     ``only_play_with_subscribers``, ``network_cache``.
     """
 
+    #: the classes a transport builds publishers and subscribers from
+    _publisher_class: ClassVar[type[PublisherState]] = PublisherState
+    _subscriber_class: ClassVar[type[SubscriberState]] = SubscriberState
     publishers: list[Any]
     subscribers: list[Any]
 
-    def _make_publisher(self, data: Mapping[str, Any]) -> Any:
-        return PublisherState(self.session_id, data)
-
-    def _make_subscriber(self, data: Mapping[str, Any]) -> Any:
-        return SubscriberState(self.session_id, data)
+    def __init__(self, http: Any, data: Mapping[str, Any]) -> None:
+        self._http = http
+        self._update_from_data(data)
 
     def _update_from_data(self, data: Mapping[str, Any]) -> None:
         self.id: str = data["id"]
@@ -278,8 +275,12 @@ class ConnectionState(_Validity):
         self.platform: str | None = data["platform"]
         self.server_data: str | None = data.get("serverData")
         self.status: str | None = data.get("status")
-        self.publishers = [self._make_publisher(p) for p in data["publishers"] or ()]
-        self.subscribers = [self._make_subscriber(s) for s in data["subscribers"] or ()]
+        self.publishers = [
+            self._publisher_class(self._http, self.session_id, p) for p in data["publishers"] or ()
+        ]
+        self.subscribers = [
+            self._subscriber_class(self.session_id, s) for s in data["subscribers"] or ()
+        ]
         if self.type == "WEBRTC":
             self.token: str | None = data.get("token")
             self.client_data: str | None = data.get("clientData")
@@ -296,6 +297,57 @@ class ConnectionState(_Validity):
         self.is_valid = True
         self._last = dict(data)
 
+    def _path(self) -> str:
+        return f"sessions/{seg(self.session_id)}/connection/{seg(self.id)}"
+
+    def _check_valid(self) -> None:
+        if not self.is_valid:
+            raise OpenViduConnectionDoesNotExistsError()
+
+    def _fetch(self) -> Op[bool]:
+        """``GET`` the connection; whether anything changed.
+
+        Raises:
+            OpenViduConnectionDoesNotExistsError: the connection is gone (404).
+            OpenViduSessionDoesNotExistsError: the session is gone (400).
+        """
+        self._check_valid()
+        data = ok((yield Request("GET", self._path())), FETCH_CONNECTION, self).json()
+        changed: bool = data != self._last
+        if changed:
+            self._update_from_data(data)
+        return changed
+
+    def _force_disconnect(self) -> Op[None]:
+        """``DELETE`` the connection (evict, or revoke a pending token); invalidates."""
+        self._check_valid()
+        ok((yield Request("DELETE", self._path())), DISCONNECT, self)
+        self.is_valid = False
+
+    def _update(self, role: str | None, record: bool | None) -> Op[None]:
+        """``PATCH`` role and/or record (OpenVidu Pro and vidhub; CE answers 405)."""
+        self._check_valid()
+        body = drop_none({"role": role, "record": record})
+        self._update_from_data(
+            ok((yield Request("PATCH", self._path(), body)), UPDATE_CONNECTION).json()
+        )
+
+    def _signal(self, type_: str | None, data: str | None) -> Op[None]:
+        """``POST /signal`` to this connection only.
+
+        Raises:
+            OpenViduConnectionDoesNotExistsError: not an active connection (406).
+        """
+        self._check_valid()
+        body = signal_body(self.session_id, type_, data, [self.id])
+        ok((yield Request("POST", "signal", body)), SIGNAL, self)
+
+    def _force_unpublish_all_streams(self) -> Op[None]:
+        """Force-unpublish every stream this connection publishes (as last fetched)."""
+        self._check_valid()
+        for pub in self.publishers:
+            yield from pub._force_unpublish()
+
     @property
     def publisher_count(self) -> int:
         return len(self.publishers)
@@ -308,7 +360,32 @@ class ConnectionState(_Validity):
         return f"<{type(self).__name__} {self.id} {self.type} of {self.session_id}>"
 
 
-class SessionState(_Validity):
+C = TypeVar("C", bound=ConnectionState)
+
+
+def make_connection(classes: Mapping[str, type[C]], http: Any, data: Mapping[str, Any]) -> C:
+    """A connection object of the class ``classes`` maps its ``type`` to.
+
+    Raises:
+        RuntimeError: a type the SDK does not know.
+    """
+    cls = classes.get(data["type"])
+    if cls is None:
+        raise RuntimeError("Unknown connection type")
+    return cls(http, data)
+
+
+def _post_connection(
+    session_id: str, body: Mapping[str, Any], target: Validity | None
+) -> Op[Mapping[str, Any]]:
+    reply = yield Request("POST", f"sessions/{seg(session_id)}/connection", dict(body))
+    if reply.status_code == 500:
+        raise OpenViduError(reply.content)
+    data: Mapping[str, Any] = ok(reply, CREATE_CONNECTION, target).json()
+    return data
+
+
+class SessionState(Validity, _Bound):
     """What the server reported about one session (Session JSON, openvidu.md §1.3).
 
     Attributes: ``id``, ``created_at`` (aware UTC), ``is_being_recorded``, ``media_mode``,
@@ -316,17 +393,23 @@ class SessionState(_Validity):
     fetch), ``is_valid``.
     """
 
+    #: connection ``type`` -> the class a transport builds such connections from
+    _connection_classes: ClassVar[Mapping[str, type[ConnectionState]]] = {}
     connections: list[Any]
 
-    def _make_connection(self, data: Mapping[str, Any]) -> Any:
-        raise NotImplementedError
+    def __init__(self, http: Any, data: Mapping[str, Any]) -> None:
+        self._http = http
+        self._update_from_data(data)
 
     def _update_from_data(self, data: Mapping[str, Any]) -> None:
         self.id: str = data["id"]
         self.created_at = _ts(data["createdAt"])
         self.is_being_recorded: bool = data["recording"]
         self.media_mode: str = data["mediaMode"]
-        self.connections = [self._make_connection(c) for c in data["connections"]["content"]]
+        self.connections = [
+            make_connection(self._connection_classes, self._http, c)
+            for c in data["connections"]["content"]
+        ]
         self.is_valid = True
         self._last = dict(data)
 
@@ -341,9 +424,170 @@ class SessionState(_Validity):
                 return conn
         raise OpenViduConnectionDoesNotExistsError()
 
+    def _fetch(self) -> Op[bool]:
+        """``GET /sessions/{id}``; whether anything changed.
+
+        Raises:
+            OpenViduSessionDoesNotExistsError: 404 (this object becomes invalid).
+        """
+        reply = yield Request("GET", f"sessions/{seg(self.id)}")
+        data = ok(reply, FETCH_SESSION, self).json()
+        changed: bool = data != self._last
+        if changed:
+            self._update_from_data(data)
+        return changed
+
+    def _close(self) -> Op[None]:
+        """``DELETE /sessions/{id}``: evict everyone; invalidates this object."""
+        ok((yield Request("DELETE", f"sessions/{seg(self.id)}")), CLOSE_SESSION, self)
+        self.is_valid = False
+
+    def _signal(self, type_: str | None, data: str | None, to: list[Any] | None) -> Op[None]:
+        """``POST /signal`` to the connections ``to`` (default: everyone).
+
+        Raises:
+            OpenViduSessionDoesNotExistsError: no session (404).
+            OpenViduConnectionDoesNotExistsError: nobody connected or a recipient not active
+                (406).
+            ValueError: the server rejected the body (400).
+        """
+        if not self.is_valid:
+            raise OpenViduSessionDoesNotExistsError()
+        body = signal_body(self.id, type_, data, [c.id for c in to] if to else None)
+        ok((yield Request("POST", "signal", body)), SIGNAL, self)
+
+    def _create(self, body: dict[str, Any], cls: type[C]) -> Op[C]:
+        """``POST /sessions/{id}/connection``; the new connection joins ``connections``.
+
+        Raises:
+            ValueError: the server rejected the body (400).
+            OpenViduSessionDoesNotExistsError: the session is gone (404).
+            OpenViduError: the server failed to attach an IP camera (500).
+        """
+        if not self.is_valid:
+            raise OpenViduSessionDoesNotExistsError()
+        conn = cls(self._http, (yield from _post_connection(self.id, body, self)))
+        self.connections.append(conn)
+        return conn
+
+    def _create_webrtc(
+        self,
+        cls: type[C],
+        role: str,
+        data: str | None,
+        video_max_recv_bandwidth: int | None,
+        video_min_recv_bandwidth: int | None,
+        video_max_send_bandwidth: int | None,
+        video_min_send_bandwidth: int | None,
+        allowed_filters: list[str] | None,
+        record: bool | None,
+    ) -> Op[C]:
+        """A WEBRTC connection (see :meth:`_create`); also ValueError for an unknown role."""
+        kurento = {
+            "videoMaxRecvBandwidth": video_max_recv_bandwidth,
+            "videoMinRecvBandwidth": video_min_recv_bandwidth,
+            "videoMaxSendBandwidth": video_max_send_bandwidth,
+            "videoMinSendBandwidth": video_min_send_bandwidth,
+            "allowedFilters": allowed_filters,
+        }
+        return (yield from self._create(webrtc_body(role, data, kurento, record), cls))
+
+    def _create_ipcam(
+        self,
+        cls: type[C],
+        rtsp_uri: str,
+        data: str | None,
+        adaptive_bitrate: bool | None,
+        only_play_with_subscribers: bool | None,
+        network_cache: int | None,
+    ) -> Op[C]:
+        """An IPCAM connection (see :meth:`_create`)."""
+        body = ipcam_body(
+            rtsp_uri, data, adaptive_bitrate, only_play_with_subscribers, network_cache
+        )
+        return (yield from self._create(body, cls))
+
     @property
     def connection_count(self) -> int:
         return len(self.connections)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.id}>"
+
+
+S = TypeVar("S", bound=SessionState)
+
+
+class OpenViduState(Generic[S]):
+    """The sessions a client knows, as of its last fetch, and the server-wide operations."""
+
+    def __init__(self, http: Any) -> None:
+        self._http = http
+        self._sessions: dict[str, S] = {}
+        self._last: Any = None
+
+    def _fetch(self, cls: type[S]) -> Op[bool]:
+        """``GET /sessions``: rebuild ``sessions``; whether anything changed."""
+        content = ok((yield Request("GET", "sessions")), NO_ERRORS).json()["content"]
+        changed: bool = content != self._last
+        self._last = content
+        if changed:
+            self._sessions = {d["id"]: cls(self._http, d) for d in content}
+        return changed
+
+    def _create_session(
+        self,
+        cls: type[S],
+        custom_session_id: str | None,
+        media_mode: str | None,
+        properties: Mapping[str, Any] | None = None,
+    ) -> Op[S]:
+        """``POST /sessions`` with ``properties`` and the named ones over them.
+
+        Raises:
+            OpenViduSessionExistsError: ``custom_session_id`` is taken (409).
+            ValueError: bad ``media_mode`` or the server rejected the body (400).
+        """
+        body = {**(properties or {}), **session_body(custom_session_id, media_mode)}
+        session = cls(
+            self._http, ok((yield Request("POST", "sessions", body)), CREATE_SESSION).json()
+        )
+        self._sessions[session.id] = session
+        return session
+
+    def _create_connection(
+        self, classes: Mapping[str, type[C]], session_id: str, properties: Mapping[str, Any]
+    ) -> Op[C]:
+        """``POST /sessions/{id}/connection`` with ``properties`` as given; a locally known
+        session gains the connection."""
+        known = self._sessions.get(session_id)
+        data = yield from _post_connection(session_id, properties, known)
+        conn = make_connection(classes, self._http, data)
+        if known is not None:
+            known.connections.append(conn)
+        return conn
+
+    def _get_config(self) -> Op[dict[str, Any]]:
+        """``GET /config``: the server's configuration JSON, as is."""
+        config: dict[str, Any] = ok((yield Request("GET", "config")), NO_ERRORS).json()
+        return config
+
+    def get_session(self, session_id: str) -> S:
+        """The locally known, valid session with that id (no request).
+
+        Raises:
+            OpenViduSessionDoesNotExistsError: unknown since the last fetch, or closed.
+        """
+        s = self._sessions.get(session_id)
+        if s is None or not s.is_valid:
+            raise OpenViduSessionDoesNotExistsError()
+        return s
+
+    @property
+    def sessions(self) -> list[S]:
+        """The valid sessions known since the last fetch."""
+        return [s for s in self._sessions.values() if s.is_valid]
+
+    @property
+    def session_count(self) -> int:
+        return len(self.sessions)
