@@ -96,3 +96,14 @@ def test_fuzz_near_miss_objects(obj: dict[str, object], op: str) -> None:
     obj.setdefault("op", op)
     with contextlib.suppress(wire.ClusterMessageError):
         wire.decode(dumps_bytes(obj))
+
+
+def test_node_info_round_trips_and_refuses_garbage() -> None:
+    from vidhub.protocol.cluster import NodeInfo, decode_node_info, encode_node_info
+
+    info = NodeInfo("https://n2.example:4443", publishers=3, packets=1200)
+    assert decode_node_info(encode_node_info(info)) == info
+    assert decode_node_info(b'{"url": "", "extra": 1}') == NodeInfo()
+    for bad in (b"nope", b"[]", b'{"url": 1}', b'{"url": "", "publishers": "3"}'):
+        with pytest.raises(wire.ClusterMessageError):
+            decode_node_info(bad)

@@ -27,11 +27,14 @@ __all__ = [
     "ClusterMessage",
     "ClusterMessageError",
     "EvictCommand",
+    "NodeInfo",
     "Reply",
     "SignalCommand",
     "UnpublishCommand",
     "decode",
+    "decode_node_info",
     "encode",
+    "encode_node_info",
 ]
 
 
@@ -174,3 +177,45 @@ def decode(payload: bytes) -> ClusterMessage:
             raise ClusterMessageError("reply needs a boolean 'ok'")
         return Reply(_str(obj, "id"), ok)
     raise ClusterMessageError(f"unknown cluster message op {str(op)[:32]!r}")
+
+
+# -- node heartbeats ---------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class NodeInfo:
+    """What a node heartbeats: where clients reach it and how loaded it is.
+
+    ``url`` is the node's public base URL (``http[s]://host:port``), empty when unknown;
+    ``publishers`` and ``packets`` (RTP packets forwarded per second) measure its load.
+    """
+
+    url: str = ""
+    publishers: int = 0
+    packets: int = 0
+
+    @property
+    def load(self) -> tuple[int, int]:
+        """The order in which placement prefers nodes: lightest first."""
+        return (self.publishers, self.packets)
+
+
+def encode_node_info(info: NodeInfo) -> bytes:
+    """``{"url": ..., "publishers": n, "packets": n}``."""
+    return dumps_bytes({"url": info.url, "publishers": info.publishers, "packets": info.packets})
+
+
+def decode_node_info(payload: bytes) -> NodeInfo:
+    """Parse a heartbeat; unknown keys are ignored, a missing or mistyped field is refused.
+
+    Raises:
+        ClusterMessageError: not a JSON object of the fields above.
+    """
+    try:
+        obj = loads(payload)
+    except (JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ClusterMessageError("node info is not JSON") from exc
+    if not isinstance(obj, dict):
+        raise ClusterMessageError("node info is not an object")
+    pubs, packets = obj.get("publishers", 0), obj.get("packets", 0)
+    if not isinstance(pubs, int) or not isinstance(packets, int):
+        raise ClusterMessageError("node info needs integer 'publishers' and 'packets'")
+    return NodeInfo(_str(obj, "url"), pubs, packets)
