@@ -162,6 +162,9 @@ def test_errors_reach_the_caller(
     assert r.json()["status"] == 404
     r = requests.post(base + "/api/sessions", json={"customSessionId": "bad id!"}, timeout=10)
     assert r.status_code == 400 and r.json()["status"] == 400
+    assert "customSessionId" in r.json()["message"]  # the server's own words, passed on
+    r = requests.post(base + "/api/sessions", json=["not", "an", "object"], timeout=10)
+    assert r.status_code == 400 and r.json()["status"] == 400
     r = requests.post(base + "/api/sessions/x/connections", json={"role": "KING"}, timeout=10)
     assert r.status_code in (400, 404)  # validation or the missing session: never a 200/500
 

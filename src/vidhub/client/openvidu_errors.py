@@ -20,6 +20,7 @@ __all__ = [
     "OpenViduStreamError",
     "ServerAnswer",
     "check",
+    "server_message",
 ]
 
 

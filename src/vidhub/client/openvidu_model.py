@@ -44,6 +44,7 @@ from vidhub.client.openvidu_errors import (
     ServerAnswer,
     Validity,
     check,
+    server_message,
 )
 
 __all__ = [
@@ -380,7 +381,7 @@ def _post_connection(
 ) -> Op[Mapping[str, Any]]:
     reply = yield Request("POST", f"sessions/{seg(session_id)}/connection", dict(body))
     if reply.status_code == 500:
-        raise OpenViduError(reply.content)
+        raise OpenViduError(reply.content) from ServerAnswer(500, server_message(reply.content))
     data: Mapping[str, Any] = ok(reply, CREATE_CONNECTION, target).json()
     return data
 

@@ -12,15 +12,17 @@ Two backends serve the same handlers: :class:`LocalBackend` calls the in-process
 
 from __future__ import annotations
 
-import base64
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
 
+from vidhub.client.openvidu_async import AsyncOpenVidu
+from vidhub.client.openvidu_errors import OpenViduError, OpenViduSessionExistsError, ServerAnswer
 from vidhub.errors import SessionExists, VidhubError
 from vidhub.manager import SessionManager
-from vidhub.protocol import jsoncodec
 from vidhub.protocol.openvidu_rest import parse_connection_properties, parse_session_properties
 from vidhub.server.middlewares import CORS_HEADERS
 from vidhub.server.rest.body import json_body, json_response
@@ -72,65 +74,67 @@ class LocalBackend:
 
 
 class UpstreamBackend:
-    """Forwards to an OpenVidu REST API at ``base_url`` with Basic auth."""
+    """Forwards to an OpenVidu REST API at ``base_url`` through the SDK's
+    :class:`~vidhub.client.AsyncOpenVidu`, request bodies as given."""
 
     def __init__(self, base_url: str, secret: str, timeout: float = 10.0) -> None:
-        self._base = base_url.rstrip("/") + "/"
-        cred = base64.b64encode(f"OPENVIDUAPP:{secret}".encode()).decode()
-        self._headers = {"Authorization": f"Basic {cred}", "Content-Type": "application/json"}
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._http: aiohttp.ClientSession | None = None
+        self._ov = AsyncOpenVidu(
+            base_url, secret, initial_fetch=False, timeout=timeout, verify=False
+        )
 
     async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-            self._http = None
-
-    async def _post(self, path: str, body: Any) -> tuple[int, Any]:
-        if self._http is None:
-            self._http = aiohttp.ClientSession(timeout=self._timeout)
-        try:
-            async with self._http.post(
-                self._base + path,
-                data=jsoncodec.dumps_bytes(body),
-                headers=self._headers,
-                ssl=False,
-            ) as resp:
-                raw = await resp.read()
-                try:
-                    data = jsoncodec.loads(raw) if raw else None
-                except jsoncodec.JSONDecodeError:
-                    data = raw.decode(errors="replace")
-                return resp.status, data
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise UpstreamError(
-                502, f"OpenVidu server unreachable: {exc.__class__.__name__}"
-            ) from None
-
-    @staticmethod
-    def _error(status: int, data: Any) -> UpstreamError:
-        msg = data.get("message") if isinstance(data, dict) else None
-        return UpstreamError(status, msg or f"OpenVidu server answered {status}")
+        await self._ov.close()
 
     async def create_session(self, request: web.Request, body: Any) -> str:
-        status, data = await self._post("openvidu/api/sessions", body if body is not None else {})
-        if (
-            status == 409
-            and isinstance(body, dict)
-            and isinstance(body.get("customSessionId"), str)
-        ):
-            return str(body["customSessionId"])
-        if status != 200 or not isinstance(data, dict) or "sessionId" not in data:
-            raise self._error(status if status != 200 else 502, data)
-        return str(data["sessionId"])
+        props = _object(body)
+        custom = props.get("customSessionId")
+        try:
+            async with _upstream():
+                return (await self._ov.create_session(properties=props)).id
+        except OpenViduSessionExistsError:
+            if isinstance(custom, str):
+                return custom
+            raise UpstreamError(409, "OpenVidu server answered 409") from None
 
     async def create_connection(self, request: web.Request, session_id: str, body: Any) -> str:
-        status, data = await self._post(
-            f"openvidu/api/sessions/{session_id}/connection", body if body is not None else {}
-        )
-        if status != 200 or not isinstance(data, dict) or "token" not in data:
-            raise self._error(status if status != 200 else 502, data)
-        return str(data["token"])
+        async with _upstream():
+            conn = await self._ov.create_connection(session_id, _object(body))
+        token = getattr(conn, "token", None)
+        if not isinstance(token, str):
+            raise UpstreamError(502, "OpenVidu server answered without a token")
+        return token
+
+
+def _object(body: Any) -> dict[str, Any]:
+    if body is None:
+        return {}
+    if not isinstance(body, dict):
+        raise UpstreamError(400, "the request body must be a JSON object")
+    return body
+
+
+@contextlib.asynccontextmanager
+async def _upstream() -> AsyncIterator[None]:
+    """Turn what the SDK raises into an :class:`UpstreamError` carrying the upstream status
+    and message (502 when the server is unreachable or its answer makes no sense)."""
+    try:
+        yield
+    except OpenViduSessionExistsError:
+        raise
+    except (OpenViduError, ValueError) as exc:
+        answer = exc.__cause__
+        if not isinstance(answer, ServerAnswer):  # a 2xx answer that is not JSON
+            raise UpstreamError(502, f"bad answer from the OpenVidu server: {exc}") from None
+        message = answer.message or f"OpenVidu server answered {answer.status}"
+        raise UpstreamError(answer.status, message) from None
+    except aiohttp.ClientResponseError as exc:
+        raise UpstreamError(
+            exc.status, exc.message or f"OpenVidu server answered {exc.status}"
+        ) from None
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise UpstreamError(502, f"OpenVidu server unreachable: {exc.__class__.__name__}") from None
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise UpstreamError(502, f"bad answer from the OpenVidu server: {exc!r}") from None
 
 
 def _error_json(status: int, message: str) -> web.Response:
