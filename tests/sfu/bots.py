@@ -21,7 +21,11 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
+from vidhub.media.pool import WorkerRouter
 from vidhub.sfu.router import Router
+
+#: Either engine: the in-process Router or a media worker's.
+AnyRouter = Router | WorkerRouter
 
 __all__ = ["FrameSink", "PublisherBot", "SubscriberBot", "wait_for"]
 
@@ -42,7 +46,7 @@ class PublisherBot:
     """Publishes synthetic video (and audio) to ``router`` as ``producer_id``."""
 
     def __init__(
-        self, router: Router, producer_id: str, *, audio: bool = True, video: bool = True
+        self, router: AnyRouter, producer_id: str, *, audio: bool = True, video: bool = True
     ) -> None:
         self.router = router
         self.id = producer_id
@@ -125,7 +129,7 @@ class SubscriberBot(FrameSink):
     """Subscribes ``consumer_id`` to ``producer_id`` and decodes what it receives."""
 
     def __init__(
-        self, router: Router, consumer_id: str, producer_id: str, *, audio: bool = True
+        self, router: AnyRouter, consumer_id: str, producer_id: str, *, audio: bool = True
     ) -> None:
         self.router = router
         self.id = consumer_id

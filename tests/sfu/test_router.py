@@ -1,4 +1,9 @@
-"""End-to-end Router tests: aiortc peers on loopback publish and subscribe in-process."""
+"""End-to-end Router tests: aiortc peers on loopback publish and subscribe.
+
+Every test runs on both engines (``conftest.py``): the in-process Router and a Router in a
+media worker process behind the control channel. The few that reach into the Router's
+internals to stage a fault (``inprocess_router``) run in-process only.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription, VideoStreamTrack
 from tests.sfu.bots import FrameSink, PublisherBot, SubscriberBot, wait_for
+from tests.sfu.engines import AnyRouter, MakeRouter, consumer_ids, producer_ids, stats_of
 
 from vidhub.errors import BadRequest, Conflict, NotAcceptable, NotFound, VidhubError
 from vidhub.protocol.sdp import candidate_addresses, parse_media_sections
@@ -20,7 +26,8 @@ CONNECT_S = 10.0
 
 
 @pytest.fixture
-async def router() -> AsyncIterator[Router]:
+async def inprocess_router() -> AsyncIterator[Router]:
+    """An in-process Router, for tests that stage faults inside it."""
     r = Router(host_addresses=["127.0.0.1"])
     try:
         yield r
@@ -28,14 +35,14 @@ async def router() -> AsyncIterator[Router]:
         await r.close()
 
 
-async def _published(router: Router, producer_id: str = "pub", **kw: bool) -> PublisherBot:
+async def _published(router: AnyRouter, producer_id: str = "pub", **kw: bool) -> PublisherBot:
     pub = PublisherBot(router, producer_id, **kw)
     await pub.start()
     await wait_for(pub.connected, CONNECT_S)
     return pub
 
 
-async def test_publish_answer_is_recvonly_one_codec_loopback_only(router: Router) -> None:
+async def test_publish_answer_is_recvonly_one_codec_loopback_only(router: AnyRouter) -> None:
     pub = PublisherBot(router, "pub")
     answer = await pub.start()
     sections = parse_media_sections(answer)
@@ -48,8 +55,11 @@ async def test_publish_answer_is_recvonly_one_codec_loopback_only(router: Router
     await pub.close()
 
 
-async def test_two_subscribers_decode_frames_and_close_leaves_no_tasks() -> None:
-    router = Router(host_addresses=["127.0.0.1"])
+async def test_two_subscribers_decode_frames_and_close_leaves_no_tasks(
+    make_router: MakeRouter,
+) -> None:
+    before = asyncio.all_tasks()
+    router = make_router()
     pub = await _published(router)
     subs = [SubscriberBot(router, f"sub{i}", "pub") for i in range(2)]
     for sub in subs:
@@ -63,7 +73,7 @@ async def test_two_subscribers_decode_frames_and_close_leaves_no_tasks() -> None
         # specs/sfu.md §10: first decoded frame within one second of joining.
         assert sub.join_latency < 1.0
         await wait_for(sub.enough_video, CONNECT_S)
-    stats = router.stats()
+    stats = await stats_of(router)
     assert stats.packets_in > 0
     assert {c.consumer_id for c in stats.consumers} == {"sub0", "sub1"}
     assert all(c.connected and c.packets_out > 0 for c in stats.consumers)
@@ -73,11 +83,11 @@ async def test_two_subscribers_decode_frames_and_close_leaves_no_tasks() -> None
     await pub.close()
     await router.close()
     await router.close()  # idempotent
-    leftover = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    leftover = [t for t in asyncio.all_tasks() - before if t is not asyncio.current_task()]
     assert leftover == []
 
 
-async def test_late_subscriber_gets_a_keyframe_quickly(router: Router) -> None:
+async def test_late_subscriber_gets_a_keyframe_quickly(router: AnyRouter) -> None:
     pub = await _published(router)
     first = SubscriberBot(router, "first", "pub")
     await first.start()
@@ -88,13 +98,13 @@ async def test_late_subscriber_gets_a_keyframe_quickly(router: Router) -> None:
     # aiortc's publisher sends a keyframe every few seconds only; a fast first frame proves
     # the join's PLI reached it.
     assert late.join_latency < 1.0
-    assert router.stats().producers[0].plis_sent >= 2
+    assert (await stats_of(router)).producers[0].plis_sent >= 2
     await late.close()
     await first.close()
     await pub.close()
 
 
-async def test_close_producer_cascades_to_its_consumers(router: Router) -> None:
+async def test_close_producer_cascades_to_its_consumers(router: AnyRouter) -> None:
     pub = await _published(router)
     sub = SubscriberBot(router, "sub", "pub")
     await sub.start()
@@ -108,7 +118,7 @@ async def test_close_producer_cascades_to_its_consumers(router: Router) -> None:
 
     await router.close_producer("pub")
     await router.close_producer("pub")  # idempotent
-    assert router.producer_ids() == [] and router.consumer_ids() == []
+    assert await producer_ids(router) == [] and await consumer_ids(router) == []
     await router.close_consumer("sub")  # already gone: still fine
     again = SubscriberBot(router, "again", "pub")
     with pytest.raises(NotFound):
@@ -118,7 +128,7 @@ async def test_close_producer_cascades_to_its_consumers(router: Router) -> None:
     await pub.close()
 
 
-async def test_close_consumer_leaves_the_others_running(router: Router) -> None:
+async def test_close_consumer_leaves_the_others_running(router: AnyRouter) -> None:
     pub = await _published(router)
     a = SubscriberBot(router, "a", "pub")
     b = SubscriberBot(router, "b", "pub")
@@ -127,7 +137,7 @@ async def test_close_consumer_leaves_the_others_running(router: Router) -> None:
     await wait_for(a.first_video, CONNECT_S)
     await wait_for(b.first_video, CONNECT_S)
     await router.close_consumer("a")
-    assert router.consumer_ids() == ["b"]
+    assert await consumer_ids(router) == ["b"]
     before = b.video_frames
     b.target_frames = before + 5
     b.enough_video.clear()
@@ -137,7 +147,7 @@ async def test_close_consumer_leaves_the_others_running(router: Router) -> None:
     await pub.close()
 
 
-async def test_bad_requests_get_clear_errors(router: Router) -> None:
+async def test_bad_requests_get_clear_errors(router: AnyRouter) -> None:
     with pytest.raises(BadRequest):
         await router.publish("p", "not sdp")
     with pytest.raises(BadRequest):
@@ -162,11 +172,11 @@ async def test_bad_requests_get_clear_errors(router: Router) -> None:
         await router.publish("p", await dup.offer())
     await dup.close()
     await pub.close()
-    assert router.producer_ids() == ["p"]
+    assert await producer_ids(router) == ["p"]
 
 
-async def test_closed_router_refuses_new_legs() -> None:
-    router = Router(host_addresses=["127.0.0.1"])
+async def test_closed_router_refuses_new_legs(make_router: MakeRouter) -> None:
+    router = make_router()
     await router.close()
     pub = PublisherBot(router, "p")
     with pytest.raises(NotAcceptable):
@@ -174,7 +184,7 @@ async def test_closed_router_refuses_new_legs() -> None:
     await pub.close()
 
 
-async def test_candidates_before_the_leg_are_buffered_and_mdns_ignored(router: Router) -> None:
+async def test_candidates_before_the_leg_are_buffered_and_mdns_ignored(router: AnyRouter) -> None:
     pub = PublisherBot(router, "p")
     offer = await pub.offer()
     for line in offer.splitlines():
@@ -189,8 +199,8 @@ async def test_candidates_before_the_leg_are_buffered_and_mdns_ignored(router: R
     await pub.close()
 
 
-async def test_announced_address_rewrites_answer_candidates() -> None:
-    router = Router(host_addresses=["127.0.0.1"], announced_address="203.0.113.7")
+async def test_announced_address_rewrites_answer_candidates(make_router: MakeRouter) -> None:
+    router = make_router(announced_address="203.0.113.7")
     pub = PublisherBot(router, "p")
     answer = await router.publish("p", await pub.offer())
     assert set(candidate_addresses(answer)) == {"203.0.113.7"}
@@ -207,7 +217,7 @@ def _prefer(pc: RTCPeerConnection, mime: str) -> None:
             )
 
 
-async def test_h264_publisher_constrains_subscriber_answer(router: Router) -> None:
+async def test_h264_publisher_constrains_subscriber_answer(router: AnyRouter) -> None:
     pub = PublisherBot(router, "pub")
     _prefer(pub.pc, "video/H264")
     answer = await pub.start()
@@ -223,8 +233,8 @@ async def test_h264_publisher_constrains_subscriber_answer(router: Router) -> No
     await pub.close()
 
 
-async def test_forced_video_codec_refuses_other_codecs() -> None:
-    router = Router(host_addresses=["127.0.0.1"], forced_video_codec="H264")
+async def test_forced_video_codec_refuses_other_codecs(make_router: MakeRouter) -> None:
+    router = make_router(forced_video_codec="H264")
     pub = PublisherBot(router, "pub")
     for t in pub.pc.getTransceivers():
         if t.kind == "video":
@@ -242,11 +252,11 @@ async def test_forced_video_codec_refuses_other_codecs() -> None:
 
 
 async def test_publisher_leg_loss_is_repaired_by_rtx_without_keyframe_storm(
-    router: Router,
+    inprocess_router: Router,
 ) -> None:
     """sfu.md §6/§9: RTX answers to the server's NACKs are unwrapped and forwarded."""
-    pub = await _published(router)
-    leg = router._publishers["pub"]
+    pub = await _published(inprocess_router)
+    leg = inprocess_router._publishers["pub"]
     dtls = leg.pc.getTransceivers()[0].receiver.transport
     original = dtls._handle_rtp_data
     video_pt = leg.producers["video"].codec.payload_type
@@ -263,11 +273,11 @@ async def test_publisher_leg_loss_is_repaired_by_rtx_without_keyframe_storm(
         await original(data, arrival_time_ms=arrival_time_ms)
 
     dtls._handle_rtp_data = lossy
-    sub = SubscriberBot(router, "sub", "pub")
+    sub = SubscriberBot(inprocess_router, "sub", "pub")
     sub.target_frames = 60
     await sub.start()
     await wait_for(sub.enough_video, 3 * CONNECT_S)
-    stats = router.stats()
+    stats = inprocess_router.stats()
     assert dropped > 0
     # The server NACKed, the publisher answered with RTX, and the repaired packets went on.
     assert leg.producers["video"].rtx_recovered >= dropped - 3
@@ -277,14 +287,14 @@ async def test_publisher_leg_loss_is_repaired_by_rtx_without_keyframe_storm(
     await pub.close()
 
 
-async def test_subscriber_leg_loss_is_repaired_from_history(router: Router) -> None:
+async def test_subscriber_leg_loss_is_repaired_from_history(inprocess_router: Router) -> None:
     """sfu.md §6: subscriber NACKs are answered from the consumer's packet history."""
-    pub = await _published(router)
-    sub = SubscriberBot(router, "sub", "pub")
+    pub = await _published(inprocess_router)
+    sub = SubscriberBot(inprocess_router, "sub", "pub")
     sub.target_frames = 60
     await sub.start()
     await wait_for(sub.first_video, CONNECT_S)
-    consumer = next(c for c in router._subscribers["sub"].consumers if c.kind == "video")
+    consumer = next(c for c in inprocess_router._subscribers["sub"].consumers if c.kind == "video")
     real = consumer._port
     assert real is not None
 
@@ -302,28 +312,28 @@ async def test_subscriber_leg_loss_is_repaired_from_history(router: Router) -> N
             return real.write(data)
 
     consumer._port = LossyPort()  # type: ignore[assignment]
-    requests_before = router.stats().producers[0].keyframe_requests
+    requests_before = inprocess_router.stats().producers[0].keyframe_requests
     await wait_for(sub.enough_video, 3 * CONNECT_S)
     assert consumer.retransmissions > 0
-    assert router.stats().producers[0].keyframe_requests - requests_before <= 1
+    assert inprocess_router.stats().producers[0].keyframe_requests - requests_before <= 1
     await sub.close()
     await pub.close()
 
 
 async def test_answer_with_a_foreign_candidate_is_never_sent(
-    router: Router, monkeypatch: pytest.MonkeyPatch
+    inprocess_router: Router, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """sfu.md §4: every local candidate must be on a configured media address."""
     monkeypatch.setattr(aiortc_glue, "host_addresses", lambda: ("192.0.2.1",))
-    pub = PublisherBot(router, "p")
+    pub = PublisherBot(inprocess_router, "p")
     with pytest.raises(VidhubError, match="policy") as info:
-        await router.publish("p", await pub.offer())
+        await inprocess_router.publish("p", await pub.offer())
     assert not isinstance(info.value, BadRequest)
-    assert router.producer_ids() == []
+    assert inprocess_router.producer_ids() == []
     await pub.close()
 
 
-async def test_offer_with_mdns_candidates_connects(router: Router) -> None:
+async def test_offer_with_mdns_candidates_connects(router: AnyRouter) -> None:
     pub = PublisherBot(router, "p")
     offer = await pub.offer()
     lines = offer.split("\r\n")
@@ -335,7 +345,7 @@ async def test_offer_with_mdns_candidates_connects(router: Router) -> None:
     await pub.close()
 
 
-async def test_extra_sections_are_answered_inactive(router: Router) -> None:
+async def test_extra_sections_are_answered_inactive(router: AnyRouter) -> None:
     pub = PublisherBot(router, "pub")
     second = VideoStreamTrack()
     pub.pc.addTransceiver(second, direction="sendonly")  # a second camera: not forwarded
@@ -360,7 +370,7 @@ async def test_extra_sections_are_answered_inactive(router: Router) -> None:
     second.stop()
 
 
-async def test_sendrecv_publisher_gets_its_stream_back(router: Router) -> None:
+async def test_sendrecv_publisher_gets_its_stream_back(router: AnyRouter) -> None:
     """openvidu-browser's doLoopback: the publisher's offer is sendrecv."""
     pub = PublisherBot(router, "pub")
     for t in pub.pc.getTransceivers():
@@ -375,7 +385,7 @@ async def test_sendrecv_publisher_gets_its_stream_back(router: Router) -> None:
     await back.close()
 
 
-async def test_audio_only_publisher(router: Router) -> None:
+async def test_audio_only_publisher(router: AnyRouter) -> None:
     pub = PublisherBot(router, "pub", video=False)
     answer = await pub.start()
     assert [s.kind for s in parse_media_sections(answer)] == ["audio"]

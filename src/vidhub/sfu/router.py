@@ -15,7 +15,6 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 
 from aiortc import (
     RTCConfiguration,
@@ -43,6 +42,7 @@ from vidhub.sfu.consumer import Consumer
 from vidhub.sfu.legs import Leg, PublisherLeg, SubscriberLeg
 from vidhub.sfu.negotiation import preferences_for
 from vidhub.sfu.producer import Producer
+from vidhub.sfu.stats import ConsumerStats, ProducerStats, RouterStats
 
 __all__ = ["ConsumerStats", "ProducerStats", "Router", "RouterStats"]
 
@@ -51,47 +51,6 @@ log = logging.getLogger(__name__)
 #: Candidates buffered per endpoint before its PC exists, and endpoints buffered at most.
 MAX_PENDING_CANDIDATES = 64
 MAX_PENDING_ENDPOINTS = 256
-
-
-@dataclass(frozen=True, slots=True)
-class ProducerStats:
-    """Counters of one publisher leg (all tracks together)."""
-
-    producer_id: str
-    packets_in: int = 0
-    bytes_in: int = 0
-    keyframe_requests: int = 0
-    plis_sent: int = 0
-    rtx_recovered: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class ConsumerStats:
-    """Counters of one subscriber leg (all tracks together)."""
-
-    consumer_id: str
-    producer_id: str
-    connected: bool = False
-    packets_out: int = 0
-    bytes_out: int = 0
-    packets_dropped: int = 0
-    retransmissions: int = 0
-
-
-@dataclass(frozen=True, slots=True)
-class RouterStats:
-    """Snapshot of a Router's counters."""
-
-    producers: tuple[ProducerStats, ...] = field(default=())
-    consumers: tuple[ConsumerStats, ...] = field(default=())
-
-    @property
-    def packets_in(self) -> int:
-        return sum(p.packets_in for p in self.producers)
-
-    @property
-    def packets_out(self) -> int:
-        return sum(c.packets_out for c in self.consumers)
 
 
 def _sdp_error(exc: Exception) -> BadRequest:
