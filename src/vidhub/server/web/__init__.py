@@ -12,11 +12,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from vidhub.server.stats import stats_source
+from vidhub.server.web.metrics import setup_metrics
 from vidhub.server.web.pages import setup_pages
+from vidhub.server.web.sources import feed_stats
 
 __all__ = ["setup_web"]
 
 
 def setup_web(app: web.Application) -> None:
     """Mount the call page, the dashboard and ``/metrics`` (needs CONFIG and MANAGER)."""
+    feed_stats(app, stats_source(app))
     setup_pages(app)
+    setup_metrics(app)
