@@ -23,7 +23,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiortc import RTCRtpReceiver
 from aiortc.rtp import RtpPacket, unwrap_rtx
@@ -32,10 +32,7 @@ from vidhub.protocol.sdp import SdpCodec
 from vidhub.sfu import aiortc_glue
 from vidhub.sfu.rtp import keyframe_detector
 
-if TYPE_CHECKING:
-    from vidhub.sfu.consumer import Consumer
-
-__all__ = ["PLI_INTERVAL_S", "Producer"]
+__all__ = ["PLI_INTERVAL_S", "PacketSink", "Producer"]
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +44,24 @@ PLI_BURST = 3
 
 #: Seconds from the NTP epoch (1900) to the Unix epoch, in nanoseconds.
 _NTP_UNIX_OFFSET_NS = 2_208_988_800 * 1_000_000_000
+
+
+class PacketSink(Protocol):
+    """What a producer fans out to: a subscriber's :class:`~vidhub.sfu.consumer.Consumer`,
+    or a recorder's :class:`~vidhub.sfu.recorder.TrackTap`."""
+
+    leg_id: str
+
+    def forward(
+        self, packet: RtpPacket, keyframe: bool, templates: dict[str, tuple[int, bytes]], ntp: int
+    ) -> None:
+        """Take one packet (RTX unwrapped); must not keep header changes (see Consumer)."""
+
+    def source_changed(self) -> None:
+        """The publisher restarted its stream (new SSRC and numbering)."""
+
+    def producer_closed(self) -> None:
+        """The producer went away."""
 
 
 def _ntp_now() -> int:
@@ -79,8 +94,8 @@ class Producer:
         #: Packets recovered from the publisher's RTX answers and forwarded.
         self.rtx_recovered = 0
         self._closed = False
-        self._consumers: dict[int, Consumer] = {}
-        self._fanout: tuple[Consumer, ...] = ()
+        self._consumers: dict[int, PacketSink] = {}
+        self._fanout: tuple[PacketSink, ...] = ()
         self._video = kind == "video"
         self._codec_name = codec.name
         self._is_keyframe = keyframe_detector(codec.name) if self._video else None
@@ -106,7 +121,7 @@ class Producer:
         return self._closed
 
     @property
-    def consumers(self) -> tuple[Consumer, ...]:
+    def consumers(self) -> tuple[PacketSink, ...]:
         return self._fanout
 
     def _on_parameters(self, parameters: Any) -> None:
@@ -123,7 +138,7 @@ class Producer:
 
     # -- fan-out ---------------------------------------------------------------------
 
-    def add_consumer(self, consumer: Consumer) -> None:
+    def add_consumer(self, consumer: PacketSink) -> None:
         """Start forwarding to ``consumer`` (its sender is started) and ask for a keyframe."""
         if self._closed:
             consumer.producer_closed()
@@ -133,7 +148,7 @@ class Producer:
         if self._video:
             self.request_keyframe()
 
-    def remove_consumer(self, consumer: Consumer) -> None:
+    def remove_consumer(self, consumer: PacketSink) -> None:
         """Stop forwarding to ``consumer`` at once; unknown consumers are ignored."""
         if self._consumers.pop(id(consumer), None) is not None:
             self._fanout = tuple(self._consumers.values())

@@ -15,6 +15,7 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from aiortc import (
     RTCConfiguration,
@@ -42,6 +43,7 @@ from vidhub.sfu.consumer import Consumer
 from vidhub.sfu.legs import Leg, PublisherLeg, SubscriberLeg
 from vidhub.sfu.negotiation import preferences_for
 from vidhub.sfu.producer import Producer
+from vidhub.sfu.recorder import RecordedStream, StreamRecorder, container_for
 from vidhub.sfu.stats import ConsumerStats, ProducerStats, RouterStats
 
 __all__ = ["ConsumerStats", "ProducerStats", "Router", "RouterStats"]
@@ -95,6 +97,7 @@ class Router:
         self._busy: set[str] = set()
         self._pending: OrderedDict[str, list[RTCIceCandidate]] = OrderedDict()
         self._tasks: set[asyncio.Future[None]] = set()
+        self._recorders: dict[str, StreamRecorder] = {}
         self._closed = False
 
     # -- helpers ---------------------------------------------------------------------
@@ -346,6 +349,66 @@ class Router:
         while len(self._pending) > MAX_PENDING_ENDPOINTS:
             self._pending.popitem(last=False)
 
+    # -- recording -------------------------------------------------------------------
+
+    async def start_recording(
+        self,
+        recorder_id: str,
+        producer_id: str,
+        path_stem: str,
+        *,
+        audio: bool = True,
+        video: bool = True,
+        fallback_size: tuple[int, int] = (640, 480),
+    ) -> str:
+        """Record a publisher leg's tracks, as received, into one file; returns its path.
+
+        The container follows the video codec (``.webm`` for VP8 or audio only, ``.mp4``
+        for H.264), appended to ``path_stem``. Recording costs no decoding or encoding
+        (:mod:`vidhub.sfu.recorder`); the file is finished by :meth:`stop_recording`, when
+        the producer closes, or when the router closes.
+
+        Args:
+            recorder_id: the caller's id for this recording; unique in the router.
+            producer_id: the publisher leg.
+            path_stem: the file path without extension.
+            audio: record the audio track (if any).
+            video: record the video track (if any).
+            fallback_size: the video size to declare if no keyframe tells it.
+
+        Raises:
+            NotFound: no such producer, or none of the wanted tracks.
+            Conflict: ``recorder_id`` is in use.
+            NotAcceptable: the router is closed.
+        """
+        if self._closed:
+            raise NotAcceptable("media router is closed")
+        if recorder_id in self._recorders:
+            raise Conflict(f"recorder {recorder_id} already exists")
+        leg = self._publishers.get(producer_id)
+        if leg is None or leg.closed:
+            raise NotFound(f"no producer {producer_id}")
+        kinds = {"audio"} if audio else set()
+        if video:
+            kinds.add("video")
+        producers = [p for k, p in leg.producers.items() if k in kinds and not p.closed]
+        if not producers:
+            raise NotFound(f"producer {producer_id} has none of the tracks to record")
+        vcodec = next((p.codec.name for p in producers if p.kind == "video"), None)
+        path = Path(f"{path_stem}.{container_for(vcodec)}")
+        self._recorders[recorder_id] = StreamRecorder(
+            recorder_id, producer_id, producers, path, fallback_size=fallback_size
+        )
+        return str(path)
+
+    async def stop_recording(self, recorder_id: str) -> RecordedStream | None:
+        """Finish a recording (if still running) and forget it; returns what was written,
+        or None for an unknown id. Works after :meth:`close` too (the file is kept)."""
+        recorder = self._recorders.pop(recorder_id, None)
+        if recorder is None:
+            return None
+        return await recorder.stop()
+
     # -- closing ---------------------------------------------------------------------
 
     async def close_producer(self, producer_id: str) -> None:
@@ -379,6 +442,8 @@ class Router:
         pubs = list(self._publishers.values())
         self._publishers.clear()
         await asyncio.gather(*(p.close() for p in pubs))
+        # Every file finished before close returns; results wait for stop_recording.
+        await asyncio.gather(*(r.stop() for r in self._recorders.values()))
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

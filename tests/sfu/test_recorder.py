@@ -1,0 +1,128 @@
+"""INDIVIDUAL recording at the router: a real aiortc publisher, the file opened with PyAV."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import av
+import pytest
+from tests.sfu.bots import PublisherBot, wait_for
+
+from vidhub.errors import Conflict, NotFound
+from vidhub.sfu.router import Router
+
+CONNECT_S = 10.0
+
+
+@pytest.fixture
+async def router() -> AsyncIterator[Router]:
+    r = Router(host_addresses=["127.0.0.1"])
+    try:
+        yield r
+    finally:
+        await r.close()
+
+
+async def _published(router: Router, producer_id: str = "pub", **kw: bool) -> PublisherBot:
+    pub = PublisherBot(router, producer_id, **kw)
+    await pub.start()
+    await wait_for(pub.connected, CONNECT_S)
+    return pub
+
+
+def _files(path: str) -> tuple[bool, bool, int]:
+    """(final file exists, .part exists, final size)."""
+    final, part = Path(path), Path(path + ".part")
+    return final.exists(), part.exists(), final.stat().st_size if final.exists() else -1
+
+
+def _probe(path: str) -> dict[str, object]:
+    with av.open(path) as c:
+        out: dict[str, object] = {"duration": (c.duration or 0) / 1e6}
+        for s in c.streams:
+            out[s.type] = s.codec_context.name
+            if s.type == "video":
+                out["size"] = (s.codec_context.width, s.codec_context.height)
+        counts = {"video": 0, "audio": 0}
+        for pkt in c.demux():
+            if pkt.size:
+                counts[pkt.stream.type] += 1
+        out["counts"] = counts
+        decoded = 0
+        c.seek(0)
+        for _ in c.decode(video=0):
+            decoded += 1
+        out["decoded"] = decoded
+    return out
+
+
+async def test_records_vp8_and_opus_into_webm_without_transcoding(
+    router: Router, tmp_path: Path
+) -> None:
+    pub = await _published(router)
+    path = await router.start_recording("rec1", "pub", str(tmp_path / "pub"))
+    assert path == str(tmp_path / "pub.webm")
+    # record about two seconds of media, measured on the media itself
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await asyncio.sleep(2.0)  # the recording's length is the point of the test, not a sync
+    rec = await router.stop_recording("rec1")
+    elapsed = loop.time() - t0
+    await pub.close()
+    assert rec is not None and rec.file.error is None
+    info = _probe(path)
+    assert info["video"] == "vp8" and info["audio"] == "opus"
+    assert info["size"] == (640, 480)
+    assert abs(float(info["duration"]) - elapsed) <= 0.15 * elapsed, (info, elapsed)
+    counts = info["counts"]
+    assert isinstance(counts, dict)
+    assert counts["video"] == rec.file.video_frames >= 0.7 * 30 * elapsed
+    assert counts["audio"] == rec.file.audio_frames >= 0.8 * 50 * elapsed
+    assert info["decoded"] == counts["video"]
+    assert _files(path) == (True, False, rec.file.size)
+    assert await router.stop_recording("rec1") is None
+
+
+async def test_producer_close_finishes_the_file(router: Router, tmp_path: Path) -> None:
+    pub = await _published(router, audio=False)
+    path = await router.start_recording("r", "pub", str(tmp_path / "v"))
+    with pytest.raises(Conflict):
+        await router.start_recording("r", "pub", str(tmp_path / "w"))
+    with pytest.raises(NotFound):
+        await router.start_recording("x", "nope", str(tmp_path / "w"))
+    await asyncio.sleep(1.0)
+    await router.close_producer("pub")
+    rec = await router.stop_recording("r")
+    await pub.close()
+    assert rec is not None and rec.file.has_video and not rec.file.has_audio
+    assert _files(path)[:2] == (True, False)
+
+
+async def test_unwritable_path_fails_without_raising(router: Router, tmp_path: Path) -> None:
+    pub = await _published(router)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    await router.start_recording("r", "pub", str(blocker / "sub" / "x"))
+    rec = await router.stop_recording("r")
+    await pub.close()
+    assert rec is not None and rec.file.error is not None
+
+
+async def test_h264_goes_into_mp4(tmp_path: Path) -> None:
+    router = Router(host_addresses=["127.0.0.1"], forced_video_codec="H264")
+    try:
+        pub = await _published(router, audio=True)
+        path = await router.start_recording("r", "pub", str(tmp_path / "h"))
+        assert path.endswith(".mp4")
+        await asyncio.sleep(1.5)
+        rec = await router.stop_recording("r")
+        await pub.close()
+    finally:
+        await router.close()
+    assert rec is not None and rec.file.error is None, rec
+    info = _probe(path)
+    assert info["video"] == "h264" and info["audio"] == "opus"
+    assert info["size"] == (640, 480)
+    assert info["decoded"] == rec.file.video_frames > 20
