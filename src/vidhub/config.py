@@ -125,6 +125,12 @@ class Config:
     hub_keys: tuple[str, ...] = ()
     webhook: WebhookConfig = field(default_factory=WebhookConfig)
     recording: bool = False
+    #: ``OPENVIDU_RECORDING_PATH``; empty means ``<data dir>/recordings``.
+    recording_path: str = ""
+    recording_public_access: bool = False
+    recording_autostop_timeout_s: int = 120
+    #: ``OPENVIDU_RECORDING_NOTIFICATION``: none, moderator, publisher_moderator or all.
+    recording_notification: str = "publisher_moderator"
     cdr: bool = False
     #: This node's id, recorded on the connections it serves. Must be stable across restarts
     #: (a restarted node drops what it served before) and unique per node on a shared Redis.
@@ -145,6 +151,13 @@ class Config:
         if self.store != "sqlite":
             return None
         return (self.data_dir or Path("./vidhub-data")) / "vidhub.sqlite3"
+
+    @property
+    def effective_recording_path(self) -> Path:
+        """Where recordings are written: ``recording_path`` or ``<data dir>/recordings``."""
+        if self.recording_path:
+            return Path(self.recording_path)
+        return (self.data_dir or Path("./vidhub-data")) / "recordings"
 
     @property
     def serve_app_endpoints(self) -> bool:
@@ -189,6 +202,13 @@ class Config:
                 raise ConfigError(f"unknown event {ev!r} in OPENVIDU_WEBHOOK_EVENTS")
         if self.token_ttl_s < 0:
             raise ConfigError("VIDHUB_TOKEN_TTL must be 0 (no expiry) or a number of seconds")
+        if self.recording_autostop_timeout_s < 0:
+            raise ConfigError("OPENVIDU_RECORDING_AUTOSTOP_TIMEOUT must be 0 or more seconds")
+        if self.recording_notification not in ("none", "moderator", "publisher_moderator", "all"):
+            raise ConfigError(
+                "OPENVIDU_RECORDING_NOTIFICATION must be none, moderator, publisher_moderator "
+                f"or all, not {self.recording_notification!r}"
+            )
         if self.max_body_bytes < 1024:
             raise ConfigError("VIDHUB_MAX_BODY_BYTES must be at least 1024")
         return self
@@ -227,6 +247,9 @@ class Config:
             "forced_video_codec": (("OPENVIDU_STREAMS_FORCED_VIDEO_CODEC",), str),
             "garbage_interval_s": (("OPENVIDU_SESSIONS_GARBAGE_INTERVAL",), int),
             "garbage_threshold_s": (("OPENVIDU_SESSIONS_GARBAGE_THRESHOLD",), int),
+            "recording_path": (("OPENVIDU_RECORDING_PATH",), str),
+            "recording_autostop_timeout_s": (("OPENVIDU_RECORDING_AUTOSTOP_TIMEOUT",), int),
+            "recording_notification": (("OPENVIDU_RECORDING_NOTIFICATION",), str),
         }
         for key, (names, conv) in simple.items():
             raw = get(*names)
@@ -239,6 +262,7 @@ class Config:
             ("allow_transcoding", "OPENVIDU_STREAMS_ALLOW_TRANSCODING"),
             ("app_endpoints", "VIDHUB_APP_ENDPOINTS"),
             ("recording", "OPENVIDU_RECORDING"),
+            ("recording_public_access", "OPENVIDU_RECORDING_PUBLIC_ACCESS"),
             ("cdr", "OPENVIDU_CDR"),
         ):
             raw = get(name)
@@ -257,8 +281,6 @@ class Config:
         if raw is not None:
             kw["hub_keys"] = tuple(k.strip() for k in raw.split(",") if k.strip())
         kw["webhook"] = _webhook_from_env(get)
-        if kw.get("recording"):
-            raise ConfigError("OPENVIDU_RECORDING=true is not supported by vidhub yet")
         for k, v in overrides.items():
             if v is not None:
                 kw[k] = v

@@ -15,6 +15,7 @@ translate it once::
     │   └── SessionExists
     ├── NotAcceptable                 406
     ├── MethodNotAllowed              405
+    ├── Unprocessable                 422  well-formed but out of range (recording properties)
     ├── NotImplementedFeature         501  e.g. recordings while recording is disabled
     ├── Overloaded                    503  with Retry-After
     └── TokenInvalid                  401 / 102 (RPC)
@@ -38,6 +39,7 @@ __all__ = [
     "SessionNotFound",
     "TokenInvalid",
     "Unauthorized",
+    "Unprocessable",
     "VidhubError",
 ]
 
@@ -122,6 +124,12 @@ class MethodNotAllowed(VidhubError):
 
     http_status = 405
     empty_body = True
+
+
+class Unprocessable(VidhubError):
+    """Well-formed input with a value out of range (422 with an error JSON)."""
+
+    http_status = 422
 
 
 class NotImplementedFeature(VidhubError):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -57,6 +57,8 @@ class SessionView:
 
     session: Session
     connections: list[Connection]
+    #: A recording of the session is in progress (REST's ``recording``).
+    recording: bool = False
 
     @property
     def active(self) -> bool:
@@ -85,6 +87,10 @@ class SessionManager:
         #: Seconds a pending token stays usable; 0 means until its session ends (as OpenVidu).
         self.token_ttl_s = token_ttl_s
         self._locks: dict[str, asyncio.Lock] = {}
+        #: Whether a session is being recorded (set by the recording service when enabled).
+        self.is_recording: Callable[[str], bool] = _never
+        #: Whether an empty session must stay open (a recording's autostop countdown).
+        self.holds_session: Callable[[str], bool] = _never
 
     @contextlib.asynccontextmanager
     async def _locked(self, session_id: str) -> AsyncIterator[None]:
@@ -117,7 +123,7 @@ class SessionManager:
         conns = await self.store.list_connections(SessionId(session_id))
         if s is None or conns is None:
             raise SessionNotFound()
-        return SessionView(s, conns)
+        return SessionView(s, conns, self.is_recording(s.id))
 
     async def list_sessions(self) -> list[SessionView]:
         """``GET /sessions``: every session, active or not."""
@@ -125,7 +131,7 @@ class SessionManager:
         for s in await self.store.list_sessions():
             conns = await self.store.list_connections(s.id)
             if conns is not None:
-                out.append(SessionView(s, conns))
+                out.append(SessionView(s, conns, self.is_recording(s.id)))
         return out
 
     async def close_session(self, session_id: str, reason: str = "sessionClosedByServer") -> None:
@@ -313,7 +319,7 @@ class SessionManager:
             now = self.clock.now_ms()
             await self._emit_left(session, conn, now, reason)
             rest = await self.store.list_connections(SessionId(session_id)) or []
-            if not any(c.active for c in rest):
+            if not any(c.active for c in rest) and not self.holds_session(session_id):
                 await self._destroy(SessionView(session, rest), "lastParticipantLeft")
 
     async def signal(self, req: SignalRequest, sender: str | None = None) -> list[str]:
@@ -466,6 +472,10 @@ class SessionManager:
             if session is not None:
                 await self._emit_left(session, c, now, "openviduServerStopped")
         return gone
+
+
+def _never(session_id: str) -> bool:
+    return False
 
 
 def _placeholder_publisher(stream_id: str) -> Publisher:

@@ -33,6 +33,7 @@ from vidhub.server.middlewares import (
     error_middleware,
     shed_middleware,
 )
+from vidhub.server.recording import setup_recording
 from vidhub.server.rest import config as rest_config
 from vidhub.server.rest import recordings as rest_recordings
 from vidhub.server.rest import sessions as rest_sessions
@@ -175,6 +176,7 @@ def _setup_features(app: web.Application) -> None:
     setup_lifecycle(app)
     setup_webhooks(app)
     signalling.setup_signalling(app)
+    setup_recording(app)
     _setup_cluster(app)
     setup_web(app)
 

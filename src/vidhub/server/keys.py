@@ -7,8 +7,9 @@ from aiohttp import web
 from vidhub.config import Config
 from vidhub.core.events import EventBus, ServerEventPublisher
 from vidhub.manager import SessionManager
+from vidhub.recording.service import RecordingService
 
-__all__ = ["CONFIG", "EVENTS", "HUB", "MANAGER", "READY"]
+__all__ = ["CONFIG", "EVENTS", "HUB", "MANAGER", "READY", "RECORDINGS"]
 
 CONFIG = web.AppKey("config", Config)
 MANAGER = web.AppKey("manager", SessionManager)
@@ -16,3 +17,5 @@ EVENTS = web.AppKey("events", EventBus)
 READY = web.AppKey("ready", dict)
 #: The event hub, once ``server.eventhub`` has set it up.
 HUB = web.AppKey("hub", ServerEventPublisher)
+#: The recording service, only when ``OPENVIDU_RECORDING=true``.
+RECORDINGS = web.AppKey("recordings", RecordingService)

@@ -40,6 +40,13 @@ def render_config(cfg: Config, public_url: str) -> dict[str, Any]:
         "OPENVIDU_RECORDING": cfg.recording,
         "OPENVIDU_WEBHOOK": cfg.webhook.enabled,
     }
+    if cfg.recording:
+        d["OPENVIDU_RECORDING_VERSION"] = OPENVIDU_VERSION
+        d["OPENVIDU_RECORDING_PATH"] = str(cfg.effective_recording_path)
+        d["OPENVIDU_RECORDING_PUBLIC_ACCESS"] = cfg.recording_public_access
+        d["OPENVIDU_RECORDING_NOTIFICATION"] = cfg.recording_notification
+        d["OPENVIDU_RECORDING_CUSTOM_LAYOUT"] = ""
+        d["OPENVIDU_RECORDING_AUTOSTOP_TIMEOUT"] = cfg.recording_autostop_timeout_s
     if cfg.webhook.enabled:
         d["OPENVIDU_WEBHOOK_ENDPOINT"] = cfg.webhook.endpoint
         d["OPENVIDU_WEBHOOK_HEADERS"] = cfg.webhook.header_strings()
@@ -70,7 +77,8 @@ async def get_recording(request: web.Request) -> web.Response:
 
 @routes.get("/openvidu/api/config/openvidu-recording-path")
 async def get_recording_path(request: web.Request) -> web.Response:
-    return web.Response(text="")
+    cfg = request.app[CONFIG]
+    return web.Response(text=str(cfg.effective_recording_path) if cfg.recording else "")
 
 
 @routes.get("/openvidu/api/config/openvidu-cdr")

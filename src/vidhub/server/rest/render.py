@@ -35,7 +35,7 @@ def render_session(
         "object": "session",
         "sessionId": s.id,
         "createdAt": s.created_at,
-        "recording": False,
+        "recording": view.recording,
         "broadcasting": False,
         "mediaMode": p.media_mode,
         "recordingMode": p.recording_mode,

@@ -1,0 +1,81 @@
+"""Helpers for recording tests: wait for a publisher's media, inspect files with PyAV."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import zipfile
+from dataclasses import dataclass
+from typing import Any
+
+import av
+
+from vidhub.client import Participant
+
+__all__ = ["FileInfo", "probe", "read_zip", "wait_media_flowing"]
+
+
+async def wait_media_flowing(bot: Participant, within: float) -> None:
+    """Wait until the bot's publisher PeerConnection is connected (media flows)."""
+    pc: Any = bot._publisher_pc
+    assert pc is not None, "the bot does not publish"
+    connected = asyncio.Event()
+
+    def check() -> None:
+        if pc.connectionState == "connected":
+            connected.set()
+
+    pc.on("connectionstatechange", check)
+    check()
+    await asyncio.wait_for(connected.wait(), within)
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What PyAV sees in a media file."""
+
+    video_codec: str | None
+    audio_codec: str | None
+    width: int
+    height: int
+    duration: float
+    video_packets: int
+    audio_packets: int
+    decoded_frames: int
+
+
+def probe(data: bytes) -> FileInfo:
+    """Open ``data`` with PyAV: codecs, size, duration, packets, and decode every frame."""
+    with av.open(io.BytesIO(data)) as c:
+        v = next((s for s in c.streams if s.type == "video"), None)
+        a = next((s for s in c.streams if s.type == "audio"), None)
+        counts = {"video": 0, "audio": 0}
+        for pkt in c.demux():
+            if pkt.size:
+                counts[pkt.stream.type] += 1
+        duration = (c.duration or 0) / 1e6
+    decoded = 0
+    if v is not None:
+        with av.open(io.BytesIO(data)) as c:
+            for _ in c.decode(video=0):
+                decoded += 1
+    return FileInfo(
+        video_codec=v.codec_context.name if v is not None else None,
+        audio_codec=a.codec_context.name if a is not None else None,
+        width=v.codec_context.width if v is not None else 0,
+        height=v.codec_context.height if v is not None else 0,
+        duration=duration,
+        video_packets=counts["video"],
+        audio_packets=counts["audio"],
+        decoded_frames=decoded,
+    )
+
+
+def read_zip(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """(the metadata JSON, every other member) of an INDIVIDUAL recording's zip."""
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        members = {n: z.read(n) for n in z.namelist()}
+    meta_name = next(n for n in members if n.endswith(".json"))
+    meta = json.loads(members.pop(meta_name))
+    return meta, members

@@ -1,0 +1,171 @@
+"""INDIVIDUAL recordings through REST against an in-process vidhub with the real SFU.
+
+A Python Participant publishes aiortc's synthetic camera (VP8 640x480, 30 fps) and audio;
+the recording is started, stopped and downloaded through the OpenVidu REST API and its file
+URL, and the files are opened with PyAV.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from aiortc import AudioStreamTrack, VideoStreamTrack
+
+from tests.recording.media import probe, read_zip, wait_media_flowing
+from tests.support.proc import MS
+from vidhub.client import Participant
+from vidhub.config import Config
+from vidhub.server.app import make_app
+from vidhub.store import MemoryStore
+
+API = "/openvidu/api"
+WAIT = 10_000 * MS
+#: Seconds of media each test records.
+RECORD_S = 2.0
+
+
+@pytest.fixture
+async def api(tmp_path: Path) -> AsyncIterator[TestClient[Any, Any]]:
+    cfg = Config(
+        store="memory",
+        garbage_interval_s=0,
+        recording=True,
+        recording_path=str(tmp_path / "recordings"),
+        recording_autostop_timeout_s=1,
+    )
+    app = make_app(cfg, store=MemoryStore())
+    cred = base64.b64encode(b"OPENVIDUAPP:MY_SECRET").decode()
+    async with TestClient(
+        TestServer(app, host="127.0.0.1"), headers={"Authorization": f"Basic {cred}"}
+    ) as c:
+        yield c
+
+
+async def _token(api: TestClient[Any, Any], session: str, **session_props: Any) -> str:
+    r = await api.post(f"{API}/sessions", json={"customSessionId": session, **session_props})
+    assert r.status in (200, 409)
+    r = await api.post(f"{API}/sessions/{session}/connection", json={"data": "server-side"})
+    token: str = (await r.json())["token"]
+    return token
+
+
+async def _publisher(api: TestClient[Any, Any], session: str, **props: Any) -> Participant:
+    bot = Participant(await _token(api, session, **props), metadata="alice")
+    await bot.join()
+    await bot.publish(audio=AudioStreamTrack(), video=VideoStreamTrack())
+    await wait_media_flowing(bot, WAIT)
+    return bot
+
+
+async def _download(api: TestClient[Any, Any], url: str) -> bytes:
+    path = url.split("127.0.0.1", 1)[1].split("/", 1)[1]
+    r = await api.get("/" + path)
+    assert r.status == 200, r.status
+    return await r.read()
+
+
+async def test_individual_recording_through_rest(api: TestClient[Any, Any]) -> None:
+    bot = await _publisher(api, "R1")
+    assert bot.stream is not None
+    stream_id = bot.stream.id
+    try:
+        started_note = asyncio.ensure_future(bot.wait_event("recordingStarted", wait_s=WAIT))
+        r = await api.post(
+            f"{API}/recordings/start",
+            json={"session": "R1", "outputMode": "INDIVIDUAL", "name": "take1"},
+        )
+        assert r.status == 200, await r.text()
+        rec = await r.json()
+        assert (rec["id"], rec["name"], rec["outputMode"], rec["status"]) == (
+            "R1",
+            "take1",
+            "INDIVIDUAL",
+            "started",
+        )
+        assert rec["url"] is None and "resolution" not in rec
+        assert (await started_note).data == {"id": "R1", "name": "take1"}
+        assert (await (await api.get(f"{API}/sessions/R1")).json())["recording"] is True
+        # a second start on the same session: 409
+        r2 = await api.post(f"{API}/recordings/start", json={"session": "R1"})
+        assert r2.status == 409
+        # deleting a recording in progress: 409
+        assert (await api.delete(f"{API}/recordings/R1")).status == 409
+        await asyncio.sleep(RECORD_S)  # the length of the recording under test
+        stopped_note = asyncio.ensure_future(bot.wait_event("recordingStopped", wait_s=WAIT))
+        r = await api.post(f"{API}/recordings/stop/R1")
+        assert r.status == 200
+        rec = await r.json()
+        note = (await stopped_note).data
+        assert note == {"id": "R1", "name": "take1", "reason": "recordingStoppedByServer"}
+    finally:
+        await bot.leave()
+    assert rec["status"] == "ready"
+    assert abs(rec["duration"] - RECORD_S) < 0.5 * RECORD_S
+    assert rec["url"].endswith("/openvidu/recordings/R1/take1.zip")
+    assert (await api.post(f"{API}/recordings/stop/R1")).status == 409
+    data = await _download(api, rec["url"])
+    assert len(data) == rec["size"]
+    meta, files = read_zip(data)
+    assert (meta["id"], meta["name"], meta["sessionId"]) == ("R1", "take1", "R1")
+    (entry,) = meta["files"]
+    assert entry["connectionId"] == bot.connection_id
+    assert entry["streamId"] == stream_id
+    assert (entry["clientData"], entry["serverData"]) == ("alice", "server-side")
+    assert (entry["hasAudio"], entry["hasVideo"], entry["typeOfVideo"]) == (True, True, "CAMERA")
+    assert 0 <= entry["startTimeOffset"] < entry["endTimeOffset"]
+    name = f"{entry['streamId']}.webm"
+    assert list(files) == [name] and entry["size"] == len(files[name])
+    info = probe(files[name])
+    assert (info.video_codec, info.audio_codec) == ("vp8", "opus")
+    assert (info.width, info.height) == (640, 480)
+    span = (entry["endTimeOffset"] - entry["startTimeOffset"]) / 1000
+    assert abs(info.duration - span) <= 0.1 * span + 0.1, (info, span)
+    assert info.video_packets >= 0.8 * 30 * info.duration
+    assert info.decoded_frames == info.video_packets
+    assert info.audio_packets >= 0.8 * 50 * info.duration
+    # listed, then deleted
+    listing = await (await api.get(f"{API}/recordings")).json()
+    assert listing["count"] == 1 and listing["items"][0]["id"] == "R1"
+    assert (await api.delete(f"{API}/recordings/R1")).status == 204
+    assert (await api.get(f"{API}/recordings/R1")).status == 404
+    assert (await api.delete(f"{API}/recordings/R1")).status == 404
+
+
+async def test_start_errors_follow_openvidu(api: TestClient[Any, Any]) -> None:
+    start = f"{API}/recordings/start"
+    assert (await api.post(start, json={})).status == 400
+    assert (await api.post(start, json={"session": 5})).status == 400
+    assert (await api.post(start, json={"session": "nope"})).status == 404
+    await api.post(f"{API}/sessions", json={"customSessionId": "E1"})
+    assert (await api.post(start, json={"session": "E1"})).status == 406  # nobody connected
+    bot = Participant(await _token(api, "E1"))
+    await bot.join()
+    try:
+        for bad in (
+            {"resolution": "99x100"},
+            {"frameRate": 0},
+            {"shmSize": 1},
+            {"hasAudio": False, "hasVideo": False},
+        ):
+            r = await api.post(start, json={"session": "E1", **bad})
+            assert r.status == 422, bad
+            assert (await r.json())["status"] == 422
+        assert (await api.post(start, json={"session": "E1", "outputMode": "X"})).status == 400
+        assert (await api.post(start, json={"session": "E1", "name": "a b"})).status == 400
+    finally:
+        await bot.leave()
+    assert (await api.post(f"{API}/recordings/stop/nope")).status == 404
+    assert (await api.get(f"{API}/recordings/nope")).status == 404
+
+
+async def test_files_need_credentials_unless_public(api: TestClient[Any, Any]) -> None:
+    r = await api.get("/openvidu/recordings/x/x.zip", headers={"Authorization": "Basic eDp5"})
+    assert r.status == 401
+    assert (await api.get("/openvidu/recordings/x/x.zip")).status == 404
+    assert (await api.get("/openvidu/recordings/x/..%2F..%2Fetc")).status == 404
