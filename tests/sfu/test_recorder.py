@@ -1,31 +1,24 @@
-"""INDIVIDUAL recording at the router: a real aiortc publisher, the file opened with PyAV."""
+"""INDIVIDUAL recording at the router: a real aiortc publisher, the file opened with PyAV.
+
+Runs on both engines (``conftest.py``): a media worker writes the file itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import av
 import pytest
 from tests.sfu.bots import PublisherBot, wait_for
+from tests.sfu.engines import AnyRouter, MakeRouter
 
 from vidhub.errors import Conflict, NotFound
-from vidhub.sfu.router import Router
 
 CONNECT_S = 10.0
 
 
-@pytest.fixture
-async def router() -> AsyncIterator[Router]:
-    r = Router(host_addresses=["127.0.0.1"])
-    try:
-        yield r
-    finally:
-        await r.close()
-
-
-async def _published(router: Router, producer_id: str = "pub", **kw: bool) -> PublisherBot:
+async def _published(router: AnyRouter, producer_id: str = "pub", **kw: bool) -> PublisherBot:
     pub = PublisherBot(router, producer_id, **kw)
     await pub.start()
     await wait_for(pub.connected, CONNECT_S)
@@ -59,7 +52,7 @@ def _probe(path: str) -> dict[str, object]:
 
 
 async def test_records_vp8_and_opus_into_webm_without_transcoding(
-    router: Router, tmp_path: Path
+    router: AnyRouter, tmp_path: Path
 ) -> None:
     pub = await _published(router)
     path = await router.start_recording("rec1", "pub", str(tmp_path / "pub"))
@@ -85,7 +78,7 @@ async def test_records_vp8_and_opus_into_webm_without_transcoding(
     assert await router.stop_recording("rec1") is None
 
 
-async def test_producer_close_finishes_the_file(router: Router, tmp_path: Path) -> None:
+async def test_producer_close_finishes_the_file(router: AnyRouter, tmp_path: Path) -> None:
     pub = await _published(router, audio=False)
     path = await router.start_recording("r", "pub", str(tmp_path / "v"))
     with pytest.raises(Conflict):
@@ -100,7 +93,7 @@ async def test_producer_close_finishes_the_file(router: Router, tmp_path: Path) 
     assert _files(path)[:2] == (True, False)
 
 
-async def test_unwritable_path_fails_without_raising(router: Router, tmp_path: Path) -> None:
+async def test_unwritable_path_fails_without_raising(router: AnyRouter, tmp_path: Path) -> None:
     pub = await _published(router)
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
@@ -110,8 +103,8 @@ async def test_unwritable_path_fails_without_raising(router: Router, tmp_path: P
     assert rec is not None and rec.file.error is not None
 
 
-async def test_h264_goes_into_mp4(tmp_path: Path) -> None:
-    router = Router(host_addresses=["127.0.0.1"], forced_video_codec="H264")
+async def test_h264_goes_into_mp4(make_router: MakeRouter, tmp_path: Path) -> None:
+    router = make_router(forced_video_codec="H264")
     try:
         pub = await _published(router, audio=True)
         path = await router.start_recording("r", "pub", str(tmp_path / "h"))

@@ -34,6 +34,8 @@ from typing import Any
 from vidhub import errors
 from vidhub.errors import NotAcceptable, VidhubError
 from vidhub.protocol.mediactl import ControlProtocolError, Decoder, Event, Request, Response, encode
+from vidhub.sfu.mediafile import FileResult
+from vidhub.sfu.recorder import RecordedStream
 from vidhub.sfu.stats import RouterStats, router_stats_from_dict
 
 __all__ = [
@@ -443,7 +445,7 @@ class WorkerPool:
         """
         worker = self._place()
         rid = f"{session_id}#{next(self._router_ids)}"
-        router = WorkerRouter(self, worker, rid, settings or self.settings)
+        router = WorkerRouter(worker, session_id, rid, settings or self.settings)
         log.info(
             "session %s placed on media worker %d (%d sessions, %.0f forwarded pkt/s)",
             session_id,
@@ -535,13 +537,13 @@ class WorkerRouter:
     """
 
     def __init__(
-        self, pool: WorkerPool, worker: _Worker, router_id: str, settings: RouterSettings
+        self, worker: _Worker, session_id: str, router_id: str, settings: RouterSettings
     ) -> None:
         self.on_endpoint_failed: Callable[[str], Any] | None = None
         #: Called once with a reason when the router is gone without being closed.
         self.on_closed: Callable[[str], Any] | None = None
         self.id = router_id
-        self._pool = pool
+        self.session_id = session_id
         self._settings = settings
         self._worker = worker
         self._closed = False
@@ -623,6 +625,45 @@ class WorkerRouter:
             pass
         finally:
             worker.routers.pop(self.id, None)
+
+    async def start_recording(
+        self,
+        recorder_id: str,
+        producer_id: str,
+        path_stem: str,
+        *,
+        audio: bool = True,
+        video: bool = True,
+        fallback_size: tuple[int, int] = (640, 480),
+    ) -> str:
+        """``Router.start_recording`` in the worker (which writes the file itself)."""
+        path: str = await self._call(
+            "start_recording",
+            recorder=recorder_id,
+            producer=producer_id,
+            path_stem=path_stem,
+            audio=audio,
+            video=video,
+            fallback_size=list(fallback_size),
+        )
+        return path
+
+    async def stop_recording(self, recorder_id: str) -> RecordedStream | None:
+        """``Router.stop_recording`` in the worker; works after :meth:`close` too.
+
+        Raises:
+            MediaWorkerLost: the worker died: its file is unfinished.
+        """
+        if self._lost:
+            raise MediaWorkerLost(f"media worker {self._worker.index} was lost")
+        if not self._opened:
+            return None
+        data = await self._worker.call(
+            "stop_recording", {"router": self.id, "recorder": recorder_id}, REQUEST_TIMEOUT_S
+        )
+        if data is None:
+            return None
+        return RecordedStream(**{**data, "file": FileResult(**data["file"])})
 
     def stats(self) -> RouterStats:
         """The counters the worker pushed last (empty before the first push)."""

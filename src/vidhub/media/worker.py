@@ -14,7 +14,9 @@ op                        what it does (``router`` names the router in every req
 ``add_ice_candidate``     ``Router.add_ice_candidate``
 ``close_producer``        ``Router.close_producer``
 ``close_consumer``        ``Router.close_consumer``
-``close_router``          ``Router.close`` and forget it
+``close_router``          ``Router.close``; forgotten once its recordings are collected
+``start_recording``       ``Router.start_recording``; answers the file path
+``stop_recording``        ``Router.stop_recording``; answers the RecordedStream (or null)
 ``stats``                 the router's current :class:`~vidhub.sfu.stats.RouterStats`
 ``ping``                  answered at once from the read loop: the heartbeat
 ========================  ================================================================
@@ -44,6 +46,7 @@ import signal
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict
 from typing import Any
 
 from vidhub.errors import VidhubError
@@ -210,9 +213,34 @@ class Worker:
             await router.close_consumer(str(args["id"]))
 
     async def _close_router(self, args: dict[str, Any]) -> None:
-        router = self.routers.pop(str(args.get("router")), None)
+        rid = str(args.get("router"))
+        router = self.routers.get(rid)
         if router is not None:
             await router.close()
+            if not router.recorder_ids():  # else kept until stop_recording collects them
+                self.routers.pop(rid, None)
+
+    async def _start_recording(self, args: dict[str, Any]) -> str:
+        size = args.get("fallback_size") or (640, 480)
+        path: str = await self._router(args).start_recording(
+            str(args["recorder"]),
+            str(args["producer"]),
+            str(args["path_stem"]),
+            audio=bool(args.get("audio", True)),
+            video=bool(args.get("video", True)),
+            fallback_size=(int(size[0]), int(size[1])),
+        )
+        return path
+
+    async def _stop_recording(self, args: dict[str, Any]) -> dict[str, Any] | None:
+        rid = str(args.get("router"))
+        router = self.routers.get(rid)
+        if router is None:
+            return None
+        result = await router.stop_recording(str(args["recorder"]))
+        if router.closed and not router.recorder_ids():
+            self.routers.pop(rid, None)
+        return asdict(result) if result is not None else None
 
     _async_ops: dict[str, Callable[[Worker, dict[str, Any]], Awaitable[Any]]] = {
         "publish": _publish,
@@ -221,13 +249,15 @@ class Worker:
         "close_producer": _close_producer,
         "close_consumer": _close_consumer,
         "close_router": _close_router,
+        "start_recording": _start_recording,
+        "stop_recording": _stop_recording,
     }
 
     # -- load and shutdown -----------------------------------------------------------------
 
     def load(self) -> dict[str, Any]:
         """CPU seconds used so far, packet totals and every router's stats."""
-        routers = {rid: r.stats() for rid, r in self.routers.items()}
+        routers = {rid: r.stats() for rid, r in self.routers.items() if not r.closed}
         return {
             "cpu": _cpu_seconds(),
             "in": sum(s.packets_in for s in routers.values()),

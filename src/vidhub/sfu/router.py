@@ -77,6 +77,9 @@ class Router:
     """
 
     on_endpoint_failed: Callable[[str], None] | None
+    #: Part of the ``MediaRouter`` contract; never called here: an in-process router only
+    #: closes when told to (a worker-backed one calls it when its process is lost).
+    on_closed: Callable[[str], None] | None
 
     def __init__(
         self,
@@ -87,6 +90,7 @@ class Router:
         forced_video_codec: str | None = None,
     ) -> None:
         self.on_endpoint_failed = None
+        self.on_closed = None
         if host_addresses is not None:
             aiortc_glue.install_host_addresses(host_addresses)
         self._ice_servers = list(ice_servers)
@@ -400,6 +404,10 @@ class Router:
             recorder_id, producer_id, producers, path, fallback_size=fallback_size
         )
         return str(path)
+
+    def recorder_ids(self) -> list[str]:
+        """Recordings started and not yet collected by :meth:`stop_recording`."""
+        return list(self._recorders)
 
     async def stop_recording(self, recorder_id: str) -> RecordedStream | None:
         """Finish a recording (if still running) and forget it; returns what was written,
