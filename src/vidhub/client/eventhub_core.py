@@ -1,30 +1,72 @@
-"""What the thread and asyncio EventHub clients share: addresses, local subscribers, event
-preparation, dispatch order, handshake parsing and the resume bookkeeping. No I/O here."""
+"""The I/O-free core of the EventHub clients: every rule of the ftrack client, written once.
+
+Theory of operation (eventhub.md §1-§3, §7). Each operation (connect, disconnect, reconnect,
+subscribe, unsubscribe, publish, dispatch, wait, one received frame) is a generator
+(:data:`Op`) that yields *effects* (:class:`Send` a frame, :class:`Call` a user callback,
+:class:`Sleep`, :class:`Handshake`, :class:`Open` or :class:`Close` the socket,
+:class:`Deliver` a received event to the queue, take the :class:`Next` one) and receives
+their results; a failed effect is thrown back in at the ``yield``. The thread client
+(:mod:`vidhub.client.eventhub`) and the asyncio client (:mod:`vidhub.client.eventhub_async`)
+are thin transports: each performs the effects with its own I/O (``requests`` and
+``websocket-client``, or ``aiohttp``) in one ``_run(op)`` driver, runs a reader that hands
+each text frame to :meth:`HubCore._frame_op`, and starts the automatic reconnect when the
+socket is lost. Addresses, local subscribers, event preparation, dispatch order, handshake
+parsing and the resume bookkeeping live here too.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import platform
+import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from vidhub.client.eventhub_types import (
     Event,
     EventHubConnectionError,
     EventHubPacketError,
+    NotFoundError,
     NotUniqueError,
     ServerDetails,
     SocketIoSession,
     Subscriber,
     decode_wire_event,
+    encode_wire_event,
 )
 from vidhub.protocol.expression import ExpressionError, compile_expression
-from vidhub.protocol.socketio09 import PacketError, parse_handshake_body
+from vidhub.protocol.ftrack_event import EVENT_NAME
+from vidhub.protocol.socketio09 import (
+    Ack,
+    Connected,
+    Disconnected,
+    ErrorReceived,
+    EventReceived,
+    PacketError,
+    SocketIoProtocol,
+    encode_event,
+    parse_handshake_body,
+)
 
-__all__ = ["RESUME_HEADER", "HubCore"]
+__all__ = [
+    "RESUME_HEADER",
+    "Call",
+    "Close",
+    "Deliver",
+    "Effect",
+    "Handshake",
+    "HubCore",
+    "Next",
+    "Op",
+    "Open",
+    "Send",
+    "Sleep",
+]
 
 log = logging.getLogger("vidhub.client.EventHub")
 
@@ -32,6 +74,75 @@ log = logging.getLogger("vidhub.client.EventHub")
 RESUME_HEADER = "vidhub-resume"
 _SEEN_IDS = 2048
 REPLY_TOPIC = "ftrack.meta.reply"
+
+
+# ---------------------------------------------------------------------- effects
+@dataclass(frozen=True, slots=True)
+class Send:
+    """Send one text frame. Result: None. Fails with EventHubConnectionError."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Run a user callback on ``event``. Result: its return value (awaited when awaitable,
+    on asyncio); its exception is thrown back."""
+
+    callback: Callable[[Event], Any]
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Sleep:
+    """Wait ``seconds``. Result: None."""
+
+    seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Handshake:
+    """``GET url`` with ``headers`` and the hub's cookies. Result: ``(status, body text)``.
+    Fails with EventHubConnectionError when no answer comes."""
+
+    url: str
+    headers: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Open:
+    """Open the WebSocket at ``url`` (the hub's headers and cookies) and start its reader;
+    ``connected`` is true afterwards. Result: None. Fails with EventHubConnectionError."""
+
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """Close the socket and stop its reader (unless the reader is the caller); ``final``
+    also releases what the next connect would reuse. Result: None. Never fails."""
+
+    final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Queue a received (or synthesised ``ftrack.meta.*``) event for ``wait``. Result: None."""
+
+    event: Event
+
+
+@dataclass(frozen=True, slots=True)
+class Next:
+    """The next queued event, waiting at most ``timeout`` seconds (None: no limit), or None."""
+
+    timeout: float | None
+
+
+Effect = Send | Call | Sleep | Handshake | Open | Close | Deliver | Next
+T = TypeVar("T")
+#: An operation: yields effects, receives their results, returns its own.
+Op = Generator[Effect, Any, T]
 
 
 class HubCore:
@@ -92,6 +203,16 @@ class HubCore:
     def secure(self) -> bool:
         """Whether the connection uses TLS (scheme ``https``)."""
         return self.server.scheme == "https"
+
+    @property
+    def connected(self) -> bool:
+        """Whether the WebSocket is open (each transport knows its socket)."""
+        raise NotImplementedError
+
+    @property
+    def session(self) -> SocketIoSession | None:
+        """The current socket.io session (handshake answer), if any."""
+        return self._session
 
     def init_connection(self) -> None:
         """Mark the hub initialised, so publishes queue until ``connect`` succeeds."""
@@ -156,9 +277,14 @@ class HubCore:
         self._subscribers.append(sub)
         return sub
 
-    def _ensure_reply_subscriber(self, callback: Callable[[Event], Any]) -> None:
+    def _ensure_reply_subscriber(self) -> None:
         if self.get_subscriber_by_identifier(self.id) is None:
-            self._add_subscriber(f"topic={REPLY_TOPIC}", callback, {"id": self.id}, 100)
+            self._add_subscriber(f"topic={REPLY_TOPIC}", self._handle_reply, {"id": self.id}, 100)
+
+    def _handle_reply(self, event: Event) -> Any:
+        """The reply subscriber's callback: the ``on_reply`` given for the event replied to."""
+        callback = self._reply_callbacks.get(event["in_reply_to_event"])
+        return None if callback is None else callback(event)
 
     @staticmethod
     def _subscribe_event(sub: Subscriber) -> Event:
@@ -233,3 +359,248 @@ class HubCore:
                 continue
             if sub.interested_in(event):
                 yield sub
+
+    # ------------------------------------------------------------------ operations
+
+    def _connect_op(self) -> Op[None]:
+        """Handshake, open the socket, (re)send every subscription, flush queued publishes.
+
+        Raises:
+            EventHubConnectionError: already connected, or connecting failed.
+        """
+        if self.connected:
+            raise EventHubConnectionError("Already connected.")
+        self._intentional_disconnect = False
+        status, body = yield Handshake(self._handshake_url(), self._handshake_headers())
+        session = self._parse_handshake(status, body)
+        yield Open(self._websocket_url(session.id))
+        self._session = session
+        self._connection_initialised = True
+        self._ensure_reply_subscriber()
+        for sub in list(self._subscribers):
+            yield from self._notify_subscribe_op(sub)
+        queued, self._event_send_queue = self._event_send_queue, []
+        for event in queued:
+            yield from self._publish_op(event)
+
+    def _disconnect_op(self, unsubscribe: bool, reconnect: bool) -> Op[None]:
+        """Disconnect; with ``unsubscribe`` first remove every subscriber (the server is told).
+
+        Raises:
+            EventHubConnectionError: not connected.
+        """
+        if not self.connected:
+            raise EventHubConnectionError("Not currently connected.")
+        self._intentional_disconnect = True
+        if not reconnect:
+            self._connection_initialised = False
+        if unsubscribe:
+            for sub in list(self._subscribers):
+                with contextlib.suppress(NotFoundError):
+                    yield from self._unsubscribe_op(sub.metadata["id"])
+        yield Close(final=not reconnect)
+
+    def _reconnect_op(self, attempts: int, delay: float) -> Op[None]:
+        """Disconnect (keeping subscribers) and connect again, up to ``attempts`` times.
+
+        Raises:
+            EventHubConnectionError: every attempt failed.
+        """
+        with contextlib.suppress(EventHubConnectionError):
+            yield from self._disconnect_op(unsubscribe=False, reconnect=True)
+        self._connection_initialised = True
+        for attempt in range(attempts):
+            try:
+                yield from self._connect_op()
+                return
+            except EventHubConnectionError:
+                if attempt + 1 < attempts:
+                    yield Sleep(delay)
+        raise EventHubConnectionError(f"Failed to reconnect to event server after {attempts}.")
+
+    def _auto_reconnect_op(self) -> Op[None]:
+        """After the socket was lost: reconnect, or deliver ``ftrack.meta.disconnected``."""
+        log.info("lost the event server; reconnecting")
+        try:
+            yield from self._reconnect_op(self._auto_reconnect_attempts, self._auto_reconnect_delay)
+        except EventHubConnectionError:
+            yield Deliver(Event(topic="ftrack.meta.disconnected", source=self._own_source()))
+
+    def _frame_op(self, proto: SocketIoProtocol, frame: str) -> Op[bool]:
+        """Handle one text frame from the server; False when it said disconnect (``0::``).
+
+        Heartbeats are answered, acks run their callback, events are delivered (a bad one
+        or a replayed duplicate is dropped), errors logged, malformed packets skipped.
+        """
+        try:
+            items = proto.receive_text(frame)
+        except PacketError as exc:
+            log.debug("ignored a bad packet: %s", exc)
+            return True
+        for text in proto.data_to_send():
+            with contextlib.suppress(EventHubConnectionError):  # the reader notices the loss
+                yield Send(text)
+        for item in items:
+            if isinstance(item, Disconnected):
+                return False
+            if isinstance(item, EventReceived):
+                event = self._accept_received(item.args)
+                if event is not None:
+                    yield Deliver(event)
+            elif isinstance(item, Ack):
+                self._on_packet_ack(item)
+            elif isinstance(item, Connected):
+                yield Deliver(Event(topic="ftrack.meta.connected", source=self._own_source()))
+            elif isinstance(item, ErrorReceived):
+                log.error("event server reported an error: %s", item.data)
+        return True
+
+    def _on_packet_ack(self, item: Ack) -> None:
+        callback = self._packet_callbacks.pop(item.ack_id, None)
+        if callback is None:
+            return
+        payload = item.args[0] if item.args and isinstance(item.args[0], dict) else {}
+        try:
+            callback(payload)
+        except Exception:
+            log.exception("ack callback failed")
+
+    def _wait_op(self, duration: float | None) -> Op[None]:
+        """Handle received events until ``duration`` seconds pass (forever when None).
+
+        Returns early after handling ``ftrack.meta.disconnected``.
+
+        Raises:
+            EventHubConnectionError: the hub is not initialised.
+        """
+        if not self._connection_initialised and not self.connected:
+            raise EventHubConnectionError("Event hub is not connected.")
+        end = None if duration is None else time.monotonic() + duration
+        while True:
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                return
+            event = yield Next(left)
+            if event is None:
+                return
+            yield from self._dispatch_op(event)
+            if event["topic"] == "ftrack.meta.disconnected":
+                return
+
+    def _subscribe_op(
+        self,
+        subscription: str,
+        callback: Callable[[Event], Any] | None,
+        subscriber: dict[str, Any] | None,
+        priority: int,
+    ) -> Op[str]:
+        """Register ``callback`` for events matching ``subscription``; returns the id.
+
+        ``subscriber`` (mutated: ``id`` is filled in) is the metadata targets match against.
+
+        Raises:
+            NotUniqueError: a subscriber with that id exists.
+            ParseError: the subscription does not parse.
+        """
+        metadata = subscriber if subscriber is not None else {}
+        sub = self._add_subscriber(subscription, callback, metadata, priority)
+        try:
+            yield from self._notify_subscribe_op(sub)
+        except EventHubConnectionError:
+            log.debug("not connected: the server learns of %s on connect", metadata["id"])
+        return str(metadata["id"])
+
+    def _notify_subscribe_op(self, sub: Subscriber) -> Op[None]:
+        event = self._subscribe_event(sub)
+        yield from self._publish_op(event, callback=lambda r: self._on_ack("subscribe", r))
+
+    def _unsubscribe_op(self, subscriber_identifier: str) -> Op[None]:
+        """Remove a subscriber locally and tell the server if connected.
+
+        Raises:
+            NotFoundError: no subscriber has that id.
+        """
+        sub = self.get_subscriber_by_identifier(subscriber_identifier)
+        if sub is None:
+            raise NotFoundError(f"cannot unsubscribe missing subscriber {subscriber_identifier}")
+        self._subscribers.remove(sub)
+        event = self._unsubscribe_event(sub)
+        try:
+            yield from self._publish_op(event, callback=lambda r: self._on_ack("unsubscribe", r))
+        except EventHubConnectionError:
+            log.debug("not connected: unsubscribe of %s not sent", subscriber_identifier)
+
+    def _public_publish_op(
+        self,
+        event: Event,
+        synchronous: bool,
+        on_reply: Callable[[Event], Any] | None,
+        on_error: str,
+    ) -> Op[Any]:
+        """Publish ``event`` (its ``source`` is filled in).
+
+        Returns:
+            the list of local callback results when ``synchronous`` (nothing is sent);
+            True when queued while initialised but offline; None when sent.
+
+        Raises:
+            EventHubConnectionError: not connected nor initialised (unless
+                ``on_error="ignore"``).
+        """
+        try:
+            return (yield from self._publish_op(event, synchronous, on_reply=on_reply))
+        except EventHubConnectionError:
+            if on_error == "ignore":
+                return None
+            raise
+
+    def _publish_op(
+        self,
+        event: Event,
+        synchronous: bool = False,
+        callback: Callable[[dict[str, Any]], None] | None = None,
+        on_reply: Callable[[Event], Any] | None = None,
+    ) -> Op[Any]:
+        self._prepare_event(event)
+        if synchronous:
+            return (yield from self._dispatch_op(event, synchronous=True))
+        if not self.connected:
+            if self._connection_initialised:
+                self._event_send_queue.append(event)
+                return True
+            raise EventHubConnectionError("Cannot publish event as not connected.")
+        if on_reply is not None:
+            self._reply_callbacks[event["id"]] = on_reply
+        ack_id = self._take_ack_id()
+        self._packet_callbacks[ack_id] = callback or (lambda r: self._on_ack("publish", r))
+        try:
+            yield Send(encode_event(EVENT_NAME, [encode_wire_event(event)], ack_id))
+        except EventHubConnectionError:
+            self._packet_callbacks.pop(ack_id, None)
+            log.error("Error sending event %s", event["id"])
+            raise
+        return None
+
+    def _dispatch_op(self, event: Event, synchronous: bool = False) -> Op[list[Any]]:
+        """Run the interested local callbacks, lowest priority first, until one stops the
+        event; a callback's non-None result is published as a reply (unless
+        ``synchronous``). A failing callback is logged and the others still run."""
+        results: list[Any] = []
+        for sub in self._interested(event):
+            try:
+                response = yield Call(sub.callback, event)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("error calling subscriber %s for event %s", sub, event["id"])
+            else:
+                if sub.metadata.get("id") == self.id:
+                    response = None  # the reply subscriber: on_reply's result is not a reply
+                results.append(response)
+                if not synchronous and response is not None:
+                    reply = self._reply_event(event, response, sub.metadata)
+                    try:
+                        yield from self._publish_op(reply)
+                    except Exception:
+                        log.exception("error publishing reply to %s", event["id"])
+            if event.is_stopped():
+                break
+        return results

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator, MutableMapping
 from typing import Any, NamedTuple
 
 from vidhub.protocol.expression import Expression, ExpressionError, compile_expression
+from vidhub.protocol.ftrack_event import Event as Envelope
+from vidhub.protocol.ftrack_event import EventError, client_view, event_from_wire, event_to_wire
 
 __all__ = [
     "Event",
@@ -122,37 +124,34 @@ class Event(MutableMapping[str, Any]):
     __repr__ = __str__
 
 
-def _snake(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            ("in_reply_to_event" if k == "inReplyToEvent" else k): _snake(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_snake(v) for v in value]
-    return value
-
-
 def decode_wire_event(obj: Any) -> Event:
-    """An :class:`Event` from one ``args`` element, ``inReplyToEvent`` renamed at any depth.
+    """An :class:`Event` from one ``args`` element, as the Python client sees it
+    (:func:`vidhub.protocol.ftrack_event.client_view`: ``inReplyToEvent`` renamed at any depth).
 
     Raises:
-        EventHubPacketError: not an object, no topic, or unknown top-level keys.
+        EventHubPacketError: not a valid event envelope (see
+            :func:`~vidhub.protocol.ftrack_event.event_from_wire`).
     """
-    if not isinstance(obj, dict):
-        raise EventHubPacketError("event is not an object")
-    view = _snake(obj)
-    allowed = {"topic", "id", "data", "sent", "source", "target", "in_reply_to_event"}
-    if "topic" not in view or view.keys() - allowed:
-        raise EventHubPacketError("event has missing or unknown keys")
-    return Event(**view)
+    try:
+        envelope = event_from_wire(obj)
+    except EventError as exc:
+        raise EventHubPacketError(str(exc)) from exc
+    return Event(**client_view(envelope))
 
 
 def encode_wire_event(event: Event) -> dict[str, Any]:
-    """The wire object: ``in_reply_to_event`` camel-cased at the top level only."""
-    out = {k: v for k, v in event.items() if k != "in_reply_to_event"}
-    out["inReplyToEvent"] = event.get("in_reply_to_event")
-    return out
+    """The wire object: the envelope's keys, ``inReplyToEvent`` camel-cased at the top level."""
+    return event_to_wire(
+        Envelope(
+            topic=event.get("topic"),
+            id=event.get("id") or "",
+            data=event.get("data"),
+            sent=event.get("sent"),
+            source=event.get("source"),
+            target=event.get("target"),
+            in_reply_to_event=event.get("in_reply_to_event"),
+        )
+    )
 
 
 class Subscriber:
