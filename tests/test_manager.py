@@ -1,4 +1,5 @@
-"""SessionManager rules, independent of HTTP: tokens, joins, leaves, lifecycle events."""
+"""SessionManager and SessionLedger rules, independent of HTTP: tokens, joins, leaves,
+lifecycle events."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import pytest
 
 from vidhub.clock import ManualClock
 from vidhub.core.events import EventBus, ServerEvent
+from vidhub.core.live import LiveGateway, NoLiveParticipants
 from vidhub.errors import (
     ConnectionNotFound,
     NotAcceptable,
@@ -13,7 +15,7 @@ from vidhub.errors import (
     SessionNotFound,
     TokenInvalid,
 )
-from vidhub.manager import SessionManager
+from vidhub.manager import SessionLedger, SessionManager
 from vidhub.protocol.openvidu_rest import (
     ConnectionProperties,
     SessionProperties,
@@ -33,11 +35,18 @@ def events() -> list[ServerEvent]:
 def manager(clock: ManualClock, events: list[ServerEvent]) -> SessionManager:
     bus = EventBus()
     bus.subscribe(events.append)
-    return SessionManager(MemoryStore(), clock, bus)
+    return SessionManager(SessionLedger(MemoryStore(), clock, bus), NoLiveParticipants())
+
+
+def _manager(
+    clock: ManualClock, *, token_ttl_s: int = 0, live: LiveGateway | None = None
+) -> SessionManager:
+    ledger = SessionLedger(MemoryStore(), clock, token_ttl_s=token_ttl_s)
+    return SessionManager(ledger, live or NoLiveParticipants())
 
 
 async def _join(m: SessionManager, sid: str, token_id: str) -> str:
-    conn = await m.join(sid, token_id, ip="127.0.0.1", platform="test", client_data="x")
+    conn = await m.ledger.join(sid, token_id, ip="127.0.0.1", platform="test", client_data="x")
     return conn.id
 
 
@@ -93,7 +102,7 @@ async def test_last_leave_closes_session_and_kills_pending_tokens(
     spare = await manager.create_connection(s.id, ConnectionProperties(), WS)
     await _join(manager, s.id, a.token_id)
     clock.advance(5)
-    await manager.leave(s.id, a.id, "disconnect")
+    await manager.ledger.leave(s.id, a.id, "disconnect")
     names = [e.name for e in events]
     assert names == ["sessionCreated", "participantJoined", "participantLeft", "sessionDestroyed"]
     left, destroyed = events[2].fields, events[3].fields
@@ -119,7 +128,7 @@ async def test_close_session_evicts_everyone(
         async def force_unpublish(self, *a: object) -> bool:
             return False
 
-    manager.live = Gateway()
+    manager = SessionManager(manager.ledger, Gateway())
     s = await manager.create_session(SessionProperties())
     c = await manager.create_connection(s.id, ConnectionProperties(), WS)
     await _join(manager, s.id, c.token_id)
@@ -163,7 +172,7 @@ async def test_garbage_collector_removes_only_old_never_joined(
 
 
 async def test_tokens_expire(clock: ManualClock, events: list[ServerEvent]) -> None:
-    manager = SessionManager(MemoryStore(), clock, token_ttl_s=60)
+    manager = _manager(clock, token_ttl_s=60)
     s = await manager.create_session(SessionProperties())
     old = await manager.create_connection(s.id, ConnectionProperties(), WS)
     clock.advance(30)
@@ -177,7 +186,7 @@ async def test_tokens_expire(clock: ManualClock, events: list[ServerEvent]) -> N
 
 
 async def test_garbage_collector_removes_expired_pending_connections(clock: ManualClock) -> None:
-    manager = SessionManager(MemoryStore(), clock, token_ttl_s=60)
+    manager = _manager(clock, token_ttl_s=60)
     s = await manager.create_session(SessionProperties())
     joined = await manager.create_connection(s.id, ConnectionProperties(), WS)
     await _join(manager, s.id, joined.token_id)

@@ -1,8 +1,16 @@
-"""SessionManager: the one rule set for sessions, connections and tokens.
+"""SessionLedger and SessionManager: the one rule set for sessions, connections and tokens.
 
-REST handlers and the signalling layer both call these methods, so a rule (token single-use,
-session close on last leave, eviction on DELETE) lives in exactly one place. The manager emits
-OpenVidu lifecycle events on its :class:`EventBus`; webhooks and the event hub listen there.
+:class:`SessionLedger` holds the rules over the records (a :class:`Store`): token single-use,
+joins, leaves, session close on last leave, media bookkeeping. It knows no live participant:
+the room domain (:mod:`vidhub.rooms`) calls it for joins, leaves and media, so a rule lives in
+exactly one place. It emits OpenVidu lifecycle events on its :class:`EventBus`; webhooks and
+the event hub listen there.
+
+:class:`SessionManager` is what REST handlers call: the ledger's operations plus the four that
+must also reach connected participants (close a session, delete a connection, send a signal,
+force-unpublish), through the :class:`LiveGateway` given at construction (the node's rooms,
+or the cluster relay in front of them). The composition root builds the ledger, the rooms over
+it, the gateway, then the manager: nothing is wired after construction.
 
 Per-session locks serialise joins, leaves and deletes of one session; different sessions
 proceed concurrently.
@@ -21,7 +29,7 @@ from vidhub import ids
 from vidhub.clock import Clock
 from vidhub.core import lifecycle
 from vidhub.core.events import EventBus
-from vidhub.core.live import LiveGateway, NoLiveParticipants
+from vidhub.core.live import LiveGateway
 from vidhub.core.models import (
     Connection,
     ConnectionId,
@@ -46,7 +54,7 @@ from vidhub.protocol.openvidu_rest import (
     SignalRequest,
 )
 
-__all__ = ["SessionManager", "SessionView"]
+__all__ = ["SessionLedger", "SessionManager", "SessionView"]
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +73,7 @@ class SessionView:
         return any(c.active for c in self.connections)
 
 
-class SessionManager:
+class SessionLedger:
     """Sessions, connections and tokens over a :class:`Store`."""
 
     def __init__(
@@ -81,7 +89,6 @@ class SessionManager:
         self.store = store
         self.clock = clock
         self.events = events or EventBus()
-        self.live: LiveGateway = NoLiveParticipants()
         self.node_id = node_id
         self._ice_servers = ice_servers
         #: Seconds a pending token stays usable; 0 means until its session ends (as OpenVidu).
@@ -93,7 +100,8 @@ class SessionManager:
         self.holds_session: Callable[[str], bool] = _never
 
     @contextlib.asynccontextmanager
-    async def _locked(self, session_id: str) -> AsyncIterator[None]:
+    async def locked(self, session_id: str) -> AsyncIterator[None]:
+        """Hold the session's lock: joins, leaves and deletes of one session run one at a time."""
         lock = self._locks.get(session_id)
         if lock is None:
             lock = self._locks[session_id] = asyncio.Lock()
@@ -134,16 +142,9 @@ class SessionManager:
                 out.append(SessionView(s, conns, self.is_recording(s.id)))
         return out
 
-    async def close_session(self, session_id: str, reason: str = "sessionClosedByServer") -> None:
-        """``DELETE /sessions/{id}``: evict everyone, then destroy. Raises SessionNotFound."""
-        async with self._locked(session_id):
-            view = await self.get_session(session_id)
-            for c in view.connections:
-                if c.active:
-                    await self._notify_evict(session_id, c.id, reason)
-            await self._destroy(view, reason)
-
-    async def _destroy(self, view: SessionView, reason: str) -> None:
+    async def destroy(self, view: SessionView, reason: str) -> None:
+        """Remove a session and its connections; emits participantLeft for each active one,
+        then sessionDestroyed. A session already gone is a no-op. Call under :meth:`locked`."""
         removed = await self.store.delete_session(view.session.id)
         if removed is None:
             return
@@ -169,12 +170,6 @@ class SessionManager:
             )
         await self.events.emit(lifecycle.participant_left(session, conn, now, reason))
 
-    async def _notify_evict(self, session_id: str, conn_id: str, reason: str) -> None:
-        try:
-            await self.live.evict(session_id, conn_id, reason)
-        except Exception:
-            log.exception("evicting %s from %s failed", conn_id, session_id)
-
     def _expired(self, conn: Connection, now: int) -> bool:
         return (
             self.token_ttl_s > 0
@@ -193,7 +188,7 @@ class SessionManager:
                     await self.store.delete_connection(c.session_id, c.id)
             if view.active or now - view.session.created_at < threshold_s * 1000:
                 continue
-            async with self._locked(view.session.id):
+            async with self.locked(view.session.id):
                 current = await self.store.list_connections(view.session.id)
                 if current is not None and not any(c.active for c in current):
                     await self.store.delete_session(view.session.id)
@@ -266,14 +261,9 @@ class SessionManager:
             raise ConnectionNotFound()
         return updated
 
-    async def delete_connection(self, session_id: str, conn_id: str) -> None:
-        """``DELETE /sessions/{id}/connection/{cid}``: revoke a token or evict a participant."""
-        conn = await self.get_connection(session_id, conn_id)
-        if conn.active:
-            await self._notify_evict(session_id, conn_id, "forceDisconnectByServer")
-            await self.leave(session_id, conn_id, "forceDisconnectByServer")
-        else:
-            await self.store.delete_connection(SessionId(session_id), ConnectionId(conn_id))
+    async def delete_pending(self, session_id: str, conn_id: str) -> None:
+        """Revoke a connection that has not joined (its token becomes invalid)."""
+        await self.store.delete_connection(SessionId(session_id), ConnectionId(conn_id))
 
     # -- participants --------------------------------------------------------------------
     async def join(
@@ -290,7 +280,7 @@ class SessionManager:
         Raises:
             TokenInvalid: unknown, used or revoked token, or no such session.
         """
-        async with self._locked(session_id):
+        async with self.locked(session_id):
             session = await self.store.get_session(SessionId(session_id))
             if session is None:
                 raise TokenInvalid(f"Token {token_id} is not valid")
@@ -309,7 +299,7 @@ class SessionManager:
 
     async def leave(self, session_id: str, conn_id: str, reason: str) -> None:
         """A participant leaves; the session closes when it was the last one."""
-        async with self._locked(session_id):
+        async with self.locked(session_id):
             session = await self.store.get_session(SessionId(session_id))
             if session is None:
                 return
@@ -320,54 +310,18 @@ class SessionManager:
             await self._emit_left(session, conn, now, reason)
             rest = await self.store.list_connections(SessionId(session_id)) or []
             if not any(c.active for c in rest) and not self.holds_session(session_id):
-                await self._destroy(SessionView(session, rest), "lastParticipantLeft")
+                await self.destroy(SessionView(session, rest), "lastParticipantLeft")
 
-    async def signal(self, req: SignalRequest, sender: str | None = None) -> list[str]:
-        """``POST /openvidu/api/signal``; returns the recipients.
-
-        Raises:
-            SessionNotFound: no session (404).
-            NotAcceptable: no participant connected (406, empty body), or a ``to`` id that is
-                not an active connection (406 with a message).
-        """
-        view = await self.get_session(req.session)
-        active = [c.id for c in view.connections if c.active]
-        if not active:
-            raise NotAcceptable()
-        if req.to:
-            bad = [t for t in req.to if t not in active]
-            if bad:
-                raise NotAcceptable(
-                    f"The array of connectionIds is not valid. Connections {bad} are not active",
-                    empty_body=False,
-                )
-            to = list(req.to)
-        else:
-            to = list(active)
-        await self.live.send_signal(req.session, to, sender, req.type, req.data)
-        # a client's type carries the browser's "signal:" prefix, which webhooks leave out
-        type_ = req.type.removeprefix("signal:") if sender is not None else req.type
+    async def signal_sent(
+        self, session: Session, sender: str | None, to: list[str], type_: str, data: str
+    ) -> None:
+        """Emit signalSent for a delivered signal (the webhook leaves out a client's
+        ``signal:`` prefix)."""
+        if sender is not None:
+            type_ = type_.removeprefix("signal:")
         await self.events.emit(
-            lifecycle.signal_sent(view.session, self.clock.now_ms(), sender, to, type_, req.data)
+            lifecycle.signal_sent(session, self.clock.now_ms(), sender, to, type_, data)
         )
-        return to
-
-    async def force_unpublish(self, session_id: str, stream_id: str) -> None:
-        """``DELETE /sessions/{id}/stream/{streamId}``.
-
-        Raises:
-            SessionNotFound: no such session (400 at the edge).
-            NotFound-family: the session is not active or the stream does not exist (404).
-        """
-        view = await self.get_session(session_id)
-        owner = next(
-            (c for c in view.connections if any(p.stream_id == stream_id for p in c.publishers)),
-            None,
-        )
-        if owner is None or not await self.live.force_unpublish(
-            session_id, stream_id, "forceUnpublishByServer"
-        ):
-            raise ConnectionNotFound()
 
     # -- media bookkeeping (called by signalling) -----------------------------------------
     async def add_publisher(self, session_id: str, conn_id: str, pub: Publisher) -> None:
@@ -472,6 +426,136 @@ class SessionManager:
             if session is not None:
                 await self._emit_left(session, c, now, "openviduServerStopped")
         return gone
+
+
+class SessionManager:
+    """The REST-facing rule set: the ledger's records plus the live gateway.
+
+    Args:
+        ledger: the records and their rules.
+        live: how to reach connected participants (rooms, or the cluster relay).
+    """
+
+    def __init__(self, ledger: SessionLedger, live: LiveGateway) -> None:
+        self.ledger = ledger
+        self.live = live
+
+    @property
+    def store(self) -> Store:
+        return self.ledger.store
+
+    @property
+    def clock(self) -> Clock:
+        return self.ledger.clock
+
+    @property
+    def events(self) -> EventBus:
+        return self.ledger.events
+
+    # -- records only ----------------------------------------------------------------------
+    async def create_session(self, props: SessionProperties) -> Session:
+        """``POST /openvidu/api/sessions`` (see :meth:`SessionLedger.create_session`)."""
+        return await self.ledger.create_session(props)
+
+    async def get_session(self, session_id: str) -> SessionView:
+        """``GET /sessions/{id}``. Raises SessionNotFound."""
+        return await self.ledger.get_session(session_id)
+
+    async def list_sessions(self) -> list[SessionView]:
+        """``GET /sessions``: every session, active or not."""
+        return await self.ledger.list_sessions()
+
+    async def create_connection(
+        self, session_id: str, props: ConnectionProperties, ws_base: str
+    ) -> Connection:
+        """``POST /sessions/{id}/connection`` (see :meth:`SessionLedger.create_connection`)."""
+        return await self.ledger.create_connection(session_id, props, ws_base)
+
+    async def get_connection(self, session_id: str, conn_id: str) -> Connection:
+        """Raises SessionNotFound (400 at the REST edge) or ConnectionNotFound."""
+        return await self.ledger.get_connection(session_id, conn_id)
+
+    async def update_connection(
+        self, session_id: str, conn_id: str, role: str | None, record: bool | None
+    ) -> Connection:
+        """``PATCH /sessions/{id}/connection/{cid}``: change role and/or record."""
+        return await self.ledger.update_connection(session_id, conn_id, role, record)
+
+    async def collect_garbage(self, threshold_s: int) -> list[str]:
+        """See :meth:`SessionLedger.collect_garbage`."""
+        return await self.ledger.collect_garbage(threshold_s)
+
+    async def recover_after_restart(self) -> list[Connection]:
+        """See :meth:`SessionLedger.recover_after_restart`."""
+        return await self.ledger.recover_after_restart()
+
+    # -- records and live participants -------------------------------------------------------
+    async def close_session(self, session_id: str, reason: str = "sessionClosedByServer") -> None:
+        """``DELETE /sessions/{id}``: evict everyone, then destroy. Raises SessionNotFound."""
+        async with self.ledger.locked(session_id):
+            view = await self.ledger.get_session(session_id)
+            for c in view.connections:
+                if c.active:
+                    await self._evict(session_id, c.id, reason)
+            await self.ledger.destroy(view, reason)
+
+    async def delete_connection(self, session_id: str, conn_id: str) -> None:
+        """``DELETE /sessions/{id}/connection/{cid}``: revoke a token or evict a participant."""
+        conn = await self.ledger.get_connection(session_id, conn_id)
+        if conn.active:
+            await self._evict(session_id, conn_id, "forceDisconnectByServer")
+            await self.ledger.leave(session_id, conn_id, "forceDisconnectByServer")
+        else:
+            await self.ledger.delete_pending(session_id, conn_id)
+
+    async def _evict(self, session_id: str, conn_id: str, reason: str) -> None:
+        try:
+            await self.live.evict(session_id, conn_id, reason)
+        except Exception:
+            log.exception("evicting %s from %s failed", conn_id, session_id)
+
+    async def signal(self, req: SignalRequest, sender: str | None = None) -> list[str]:
+        """``POST /openvidu/api/signal`` or a client's sendMessage; returns the recipients.
+
+        Raises:
+            SessionNotFound: no session (404).
+            NotAcceptable: no participant connected (406, empty body), or a ``to`` id that is
+                not an active connection (406 with a message).
+        """
+        view = await self.ledger.get_session(req.session)
+        active = [c.id for c in view.connections if c.active]
+        if not active:
+            raise NotAcceptable()
+        if req.to:
+            bad = [t for t in req.to if t not in active]
+            if bad:
+                raise NotAcceptable(
+                    f"The array of connectionIds is not valid. Connections {bad} are not active",
+                    empty_body=False,
+                )
+            to = list(req.to)
+        else:
+            to = list(active)
+        await self.live.send_signal(req.session, to, sender, req.type, req.data)
+        await self.ledger.signal_sent(view.session, sender, to, req.type, req.data)
+        return to
+
+    async def force_unpublish(self, session_id: str, stream_id: str) -> None:
+        """``DELETE /sessions/{id}/stream/{streamId}``.
+
+        Raises:
+            SessionNotFound: no such session (400 at the edge).
+            NotFound-family: the session is not active or the stream does not exist (404).
+        """
+        view = await self.ledger.get_session(session_id)
+        owner = next(
+            (c for c in view.connections if any(p.stream_id == stream_id for p in c.publishers)),
+            None,
+        )
+        if owner is None or not await self.live.force_unpublish(
+            session_id, stream_id, "forceUnpublishByServer"
+        ):
+            raise ConnectionNotFound()
 
 
 def _never(session_id: str) -> bool:

@@ -117,7 +117,8 @@ def event(name: str, sid: str) -> ServerEvent:
 
 async def test_session_created_arrives_signed_with_openvidu_fields(receiver: Receiver) -> None:
     url = await receiver.start()
-    async with vidhub(url) as c:
+    clock = ManualClock()
+    async with vidhub(url, clock) as c:
         session = await create_session(c, "s1")
         d = await receiver.next()
     assert d.json == {
@@ -128,10 +129,11 @@ async def test_session_created_arrives_signed_with_openvidu_fields(receiver: Rec
     }
     assert list(d.json)[-1] == "event"
     assert d.headers["Content-Type"] == "application/json"
-    # the default signing key is the server secret
-    assert verify_webhook(SECRET, d.headers, d.body) == d.json
+    # the default signing key is the server secret; the timestamp is the app's clock
+    now_s = clock.now_ms() / 1000
+    assert verify_webhook(SECRET, d.headers, d.body, now_s=now_s) == d.json
     with pytest.raises(WebhookSignatureError):
-        verify_webhook("not the secret", d.headers, d.body)
+        verify_webhook("not the secret", d.headers, d.body, now_s=now_s)
 
 
 async def test_events_arrive_in_order(receiver: Receiver) -> None:
@@ -160,14 +162,16 @@ async def test_events_arrive_in_order(receiver: Receiver) -> None:
 async def test_custom_headers_and_signing_key(receiver: Receiver) -> None:
     url = await receiver.start()
     headers = (("Authorization", "Basic T1BFTlZJRFVBUFA6c2VjcmV0"), ("X-Tenant", "blue"))
-    async with vidhub(url, headers=headers, signing_key="hook-key") as c:
+    clock = ManualClock()
+    async with vidhub(url, clock, headers=headers, signing_key="hook-key") as c:
         await create_session(c, "s1")
         d = await receiver.next()
     assert d.headers["Authorization"] == "Basic T1BFTlZJRFVBUFA6c2VjcmV0"
     assert d.headers["X-Tenant"] == "blue"
-    assert verify_webhook("hook-key", d.headers, d.body)["sessionId"] == "s1"
+    now_s = clock.now_ms() / 1000
+    assert verify_webhook("hook-key", d.headers, d.body, now_s=now_s)["sessionId"] == "s1"
     with pytest.raises(WebhookSignatureError):
-        verify_webhook(SECRET, d.headers, d.body)
+        verify_webhook(SECRET, d.headers, d.body, now_s=now_s)
 
 
 async def test_only_selected_events_are_sent(receiver: Receiver) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "SessionProperties",
     "SignalRequest",
     "parse_connection_properties",
+    "parse_ice_servers",
     "parse_session_properties",
     "parse_signal",
     "parse_token_request",
@@ -372,6 +373,19 @@ class IceServer:
     url: str
     username: str | None = None
     credential: str | None = None
+
+
+def parse_ice_servers(entries: tuple[str, ...]) -> tuple[IceServer, ...]:
+    """``OPENVIDU_WEBRTC_ICE_SERVERS`` entries (``url=...,username=...,credential=...``).
+
+    An entry without ``url`` is skipped; the server configuration is parsed once, at start.
+    """
+    out = []
+    for entry in entries:
+        kv = dict(part.split("=", 1) for part in entry.split(",") if "=" in part)
+        if "url" in kv:
+            out.append(IceServer(kv["url"], kv.get("username"), kv.get("credential")))
+    return tuple(out)
 
 
 def render_ice_server(s: IceServer) -> dict[str, Any]:

@@ -1,8 +1,11 @@
 """The composition root: reads Config, builds the engines, wires every feature into one app.
 
 Only this module (and ``cli``) reads :class:`Config`; everything else receives plain values or
-interfaces. Resources are opened and closed in ``cleanup_ctx`` generators, so start-up and
-shutdown run in a defined order, and ``READY`` flips when the store is loaded.
+interfaces. Every object is finished when built: the ledger first, then the rooms over it,
+the cluster relay in front of the rooms (on a shared Redis), and the SessionManager over the
+ledger and that gateway; the one clock reaches them all. Resources are opened and closed in
+``cleanup_ctx`` generators, so start-up and shutdown run in a defined order, and ``READY``
+flips when the store is loaded.
 """
 
 from __future__ import annotations
@@ -17,15 +20,17 @@ from aiohttp import web
 from vidhub.broker.base import Broker
 from vidhub.clock import Clock, SystemClock
 from vidhub.cluster import ClusterGateway
-from vidhub.config import Config, ConfigError
+from vidhub.config import Config, ConfigError, is_loopback_host
 from vidhub.core.events import EventBus
+from vidhub.core.live import LiveGateway
 from vidhub.core.store import Store
 from vidhub.hub import HubBridge
-from vidhub.manager import SessionManager
-from vidhub.protocol.openvidu_rest import IceServer
+from vidhub.manager import SessionLedger, SessionManager
+from vidhub.protocol.openvidu_rest import parse_ice_servers
+from vidhub.rooms import Rooms, RouterFactory, sfu_router_factory
 from vidhub.server import appserver, signalling
 from vidhub.server.eventhub import EVENTHUB, setup_eventhub
-from vidhub.server.keys import CONFIG, EVENTS, MANAGER, READY
+from vidhub.server.keys import CLOCK, CONFIG, EVENTS, MANAGER, READY
 from vidhub.server.lifecycle import setup_lifecycle
 from vidhub.server.middlewares import (
     auth_middleware,
@@ -41,7 +46,7 @@ from vidhub.server.web import setup_web
 from vidhub.server.webhooks import setup_webhooks
 from vidhub.store import MemoryStore, SqliteStore
 
-__all__ = ["make_app", "make_broker", "make_store", "parse_ice_servers"]
+__all__ = ["make_app", "make_broker", "make_router_factory", "make_store"]
 
 log = logging.getLogger(__name__)
 
@@ -75,14 +80,17 @@ def make_broker(cfg: Config) -> Broker | None:
     return RedisBroker(cfg.redis_url)
 
 
-def parse_ice_servers(entries: tuple[str, ...]) -> tuple[IceServer, ...]:
-    """``OPENVIDU_WEBRTC_ICE_SERVERS`` strings (``url=...,username=...,credential=...``)."""
-    out = []
-    for entry in entries:
-        kv = dict(part.split("=", 1) for part in entry.split(",") if "=" in part)
-        if "url" in kv:
-            out.append(IceServer(kv["url"], kv.get("username"), kv.get("credential")))
-    return tuple(out)
+def make_router_factory(cfg: Config) -> RouterFactory:
+    """The media plane, chosen once: the in-process SFU configured from ``cfg``."""
+    hosts: list[str] | None = list(cfg.ice_host_addresses) or (
+        ["127.0.0.1"] if is_loopback_host(cfg.host) else None
+    )
+    return sfu_router_factory(
+        ice_servers=parse_ice_servers(cfg.ice_servers),
+        host_addresses=hosts,
+        announced_address=cfg.ice_announced_address or None,
+        forced_video_codec=cfg.forced_video_codec,
+    )
 
 
 async def health(request: web.Request) -> web.Response:
@@ -93,14 +101,19 @@ async def health(request: web.Request) -> web.Response:
 
 
 def make_app(
-    cfg: Config, *, clock: Clock | None = None, store: Store | None = None
+    cfg: Config,
+    *,
+    clock: Clock | None = None,
+    store: Store | None = None,
+    router_factory: RouterFactory | None = None,
 ) -> web.Application:
     """Build the vidhub application for ``cfg``.
 
     Args:
         cfg: validated configuration.
-        clock: injectable clock (tests).
+        clock: injectable clock (tests); the system clock by default.
         store: an engine to use instead of the one ``cfg`` names (tests).
+        router_factory: a media plane to use instead of :func:`make_router_factory`'s (tests).
     """
     app = web.Application(
         middlewares=[
@@ -111,17 +124,28 @@ def make_app(
         ],
         client_max_size=cfg.max_body_bytes,
     )
+    the_clock = clock or SystemClock()
     events = EventBus()
     the_store = store or make_store(cfg)
-    manager = SessionManager(
+    ledger = SessionLedger(
         the_store,
-        clock or SystemClock(),
+        the_clock,
         events,
         ice_servers=parse_ice_servers(cfg.ice_servers),
         node_id=cfg.effective_node_id,
         token_ttl_s=cfg.token_ttl_s,
     )
+    rooms = Rooms(ledger, router_factory or make_router_factory(cfg))
+    broker = make_broker(cfg)
+    relay = (
+        ClusterGateway(rooms, broker, the_store, cfg.effective_node_id)
+        if broker is not None
+        else None
+    )
+    live: LiveGateway = relay or rooms
+    manager = SessionManager(ledger, live)
     app[CONFIG] = cfg
+    app[CLOCK] = the_clock
     app[EVENTS] = events
     app[MANAGER] = manager
     app[READY] = {"ready": False}
@@ -160,14 +184,16 @@ def make_app(
         appserver.add_app_routes(
             app, appserver.LocalBackend(manager, cfg.forced_video_codec, cfg.allow_transcoding)
         )
-    _setup_features(app)
+    _setup_features(app, rooms, broker, relay)
 
     # last: the server is ready only once every feature above has started
     app.cleanup_ctx.append(ready_ctx)
     return app
 
 
-def _setup_features(app: web.Application) -> None:
+def _setup_features(
+    app: web.Application, rooms: Rooms, broker: Broker | None, relay: ClusterGateway | None
+) -> None:
     """Mount the features that share the port: each adds its routes and cleanup contexts.
 
     One line per feature; each ``setup_*`` lives in its own module under ``server/``.
@@ -175,22 +201,16 @@ def _setup_features(app: web.Application) -> None:
     setup_eventhub(app)
     setup_lifecycle(app)
     setup_webhooks(app)
-    signalling.setup_signalling(app)
+    signalling.setup_signalling(app, rooms)
     setup_recording(app)
-    _setup_cluster(app)
+    if broker is not None and relay is not None:
+        _setup_cluster(app, broker, relay)
     setup_web(app)
 
 
-def _setup_cluster(app: web.Application) -> None:
-    """On a shared Redis, route live-participant actions to the node serving them."""
-    broker = make_broker(app[CONFIG])
-    if broker is None:
-        return
-    manager = app[MANAGER]
-    node_id = app[CONFIG].effective_node_id
-    gateway = ClusterGateway(manager.live, broker, manager.store, node_id)
-    manager.live = gateway
-    bridge = HubBridge(app[EVENTHUB].hub, broker, node_id)
+def _setup_cluster(app: web.Application, broker: Broker, gateway: ClusterGateway) -> None:
+    """On a shared Redis, start the broker, the relay and the hub bridge with the app."""
+    bridge = HubBridge(app[EVENTHUB].hub, broker, gateway.node_id)
 
     async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
         await broker.start()

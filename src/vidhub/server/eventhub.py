@@ -46,7 +46,7 @@ from vidhub.protocol.socketio09 import (
     encode_ack,
     handshake_body,
 )
-from vidhub.server.keys import CONFIG, HUB
+from vidhub.server.keys import CLOCK, CONFIG, HUB
 
 __all__ = ["EVENTHUB", "EventHubEdge", "setup_eventhub"]
 
@@ -407,12 +407,15 @@ EVENTHUB = web.AppKey("eventhub_edge", EventHubEdge)
 
 
 def setup_eventhub(app: web.Application, *, limits: HubLimits | None = None) -> Hub:
-    """Create the hub, set ``app[HUB]``, add the socket.io routes and the housekeeping.
+    """Create the hub on ``app[CLOCK]``, set ``app[HUB]``, add the socket.io routes and the
+    housekeeping.
 
     Routes: ``GET|POST /socket.io/1/`` and ``GET /socket.io/1/websocket/{sid}``.
     """
     cfg = app[CONFIG]
-    hub = Hub(limits=limits or HubLimits(max_frame_bytes=cfg.max_ws_message_bytes))
+    hub = Hub(
+        limits=limits or HubLimits(max_frame_bytes=cfg.max_ws_message_bytes), clock=app[CLOCK]
+    )
     edge = EventHubEdge(hub, (cfg.secret, *cfg.hub_keys))
     app[HUB] = hub
     app[EVENTHUB] = edge

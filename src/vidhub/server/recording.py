@@ -13,8 +13,9 @@ from typing import Any, cast
 from aiohttp import web
 
 from vidhub.recording.service import RecorderRouter, RecordingService, RecordingSettings
+from vidhub.rooms import Rooms
 from vidhub.server.keys import CONFIG, MANAGER, RECORDINGS
-from vidhub.server.signalling import SIGNALLING, Rooms
+from vidhub.server.signalling import SIGNALLING
 
 __all__ = ["RoomsAccess", "setup_recording"]
 
@@ -55,8 +56,8 @@ def setup_recording(app: web.Application) -> None:
     manager = app[MANAGER]
     service = RecordingService(manager, settings)
     app[RECORDINGS] = service
-    manager.is_recording = service.is_recording
-    manager.holds_session = service.holds_session
+    manager.ledger.is_recording = service.is_recording
+    manager.ledger.holds_session = service.holds_session
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         if SIGNALLING in app:

@@ -38,7 +38,7 @@ from aiohttp import web
 from vidhub.core.events import ServerEvent
 from vidhub.protocol import jsoncodec
 from vidhub.protocol.webhook import signature_headers
-from vidhub.server.keys import CONFIG, EVENTS
+from vidhub.server.keys import CLOCK, CONFIG, EVENTS
 
 __all__ = ["WEBHOOKS", "WebhookSender", "WebhookStats", "setup_webhooks"]
 
@@ -265,7 +265,7 @@ def setup_webhooks(app: web.Application) -> None:
     Subscribes at once, so events emitted while the app starts are queued too; the worker
     starts and stops with the app (``cleanup_ctx``).
     """
-    cfg = app[CONFIG]
+    cfg, clock = app[CONFIG], app[CLOCK]
     if not cfg.webhook.enabled:
         return
     sender = WebhookSender(
@@ -273,6 +273,7 @@ def setup_webhooks(app: web.Application) -> None:
         headers=cfg.webhook.headers,
         events=cfg.webhook.events,
         signing_key=cfg.webhook.signing_key or cfg.secret,
+        now_s=lambda: clock.now_ms() / 1000,
     )
     app[WEBHOOKS] = sender
     remove = app[EVENTS].subscribe(sender.on_event)

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import ClientWebSocketResponse, WSMsgType
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.support.media import FakeRouter
 from tests.support.proc import MS
 from vidhub.clock import ManualClock
 from vidhub.config import Config
@@ -24,56 +25,6 @@ from vidhub.store import MemoryStore
 
 SECRET = "MY_SECRET"
 WAIT = 2000 * MS
-
-
-class FakeRouter:
-    """Records calls; answers SDP with a recognisable string."""
-
-    def __init__(self, session_id: str) -> None:
-        self.session_id = session_id
-        self.on_endpoint_failed = None
-        self.producers: set[str] = set()
-        self.consumers: dict[str, str] = {}
-        self.candidates: list[tuple[str, str]] = []
-        self.closed = False
-        self.fail_publish = False
-        #: when set, negotiations wait for it (to stage races); ``entered`` tells they began
-        self.gate: asyncio.Event | None = None
-        self.entered = asyncio.Event()
-
-    async def _wait_gate(self) -> None:
-        self.entered.set()
-        if self.gate is not None:
-            await self.gate.wait()
-
-    async def publish(self, producer_id: str, offer_sdp: str) -> str:
-        await self._wait_gate()
-        if self.fail_publish or offer_sdp == "bad":
-            raise ValueError("no common codec")
-        self.producers.add(producer_id)
-        return f"answer-for-{producer_id}"
-
-    async def subscribe(self, consumer_id: str, producer_id: str, offer_sdp: str) -> str:
-        await self._wait_gate()
-        self.consumers[consumer_id] = producer_id
-        return f"answer-for-{consumer_id}"
-
-    async def add_ice_candidate(
-        self, endpoint_id: str, candidate: str, sdp_mid: str | None, sdp_mline_index: int | None
-    ) -> None:
-        self.candidates.append((endpoint_id, candidate))
-
-    async def close_producer(self, producer_id: str) -> None:
-        self.producers.discard(producer_id)
-        for c, p in list(self.consumers.items()):
-            if p == producer_id:
-                del self.consumers[c]
-
-    async def close_consumer(self, consumer_id: str) -> None:
-        self.consumers.pop(consumer_id, None)
-
-    async def close(self) -> None:
-        self.closed = True
 
 
 class RpcPeer:
@@ -192,19 +143,20 @@ class Harness:
 @pytest.fixture
 async def sig(clock: ManualClock) -> AsyncIterator[Harness]:
     cfg = Config(store="memory", garbage_interval_s=0)
-    app = make_app(cfg, clock=clock, store=MemoryStore())
+    routers: list[FakeRouter] = []
+
+    def factory(session_id: str) -> FakeRouter:
+        r = FakeRouter(session_id)
+        routers.append(r)
+        return r
+
+    app = make_app(cfg, clock=clock, store=MemoryStore(), router_factory=factory)
     cred = base64.b64encode(f"OPENVIDUAPP:{SECRET}".encode()).decode()
     async with TestClient(TestServer(app), headers={"Authorization": f"Basic {cred}"}) as c:
         h = Harness(c)
+        h.routers = routers
         s = app[SIGNALLING]
         s.reconnect_window_s = 0.3
-
-        def factory(session_id: str) -> FakeRouter:
-            r = FakeRouter(session_id)
-            h.routers.append(r)
-            return r
-
-        s.rooms.router_factory = factory
 
         async def capture(ev: ServerEvent) -> None:
             h.events.append(ev)

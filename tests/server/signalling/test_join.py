@@ -121,7 +121,7 @@ async def test_a_request_flood_gets_every_request_answered_or_refused(sig: Harne
 
 
 def test_token_id_is_taken_from_the_token_url_or_used_as_is() -> None:
-    from vidhub.server.signalling.rooms import token_id_of
+    from vidhub.rooms import token_id_of
 
     assert token_id_of("ws://h:1?sessionId=S&token=tok_AbC") == "tok_AbC"
     assert token_id_of("tok_XyZ") == "tok_XyZ"

@@ -20,10 +20,11 @@ from dataclasses import dataclass, field
 
 from aiohttp import WSMsgType, web
 
+from vidhub.manager import SessionManager
 from vidhub.protocol import jsonrpc
 from vidhub.protocol import openvidu_rpc as rpc
+from vidhub.rooms import Rooms
 from vidhub.server.signalling.handlers import CallContext, dispatch
-from vidhub.server.signalling.rooms import Rooms
 from vidhub.server.signalling.rpcsession import RpcSessions
 
 __all__ = ["Signalling", "SocketHandler", "openvidu_socket"]
@@ -40,6 +41,7 @@ class Signalling:
     """The signalling feature's state (one per app)."""
 
     rooms: Rooms
+    manager: SessionManager
     sessions: RpcSessions = field(default_factory=RpcSessions)
     max_message_bytes: int = 1 << 20
     #: How long a dropped socket's session waits for ``connect`` (CE: 10 s).
@@ -53,7 +55,7 @@ class SocketHandler:
     def __init__(self, sig: Signalling, ws: web.WebSocketResponse, ip: str | None) -> None:
         self.sig = sig
         self.ws = ws
-        self.ctx = CallContext(sig.rooms, sig.sessions.new(self._send), ip)
+        self.ctx = CallContext(sig.rooms, sig.manager, sig.sessions.new(self._send), ip)
         self.ctx.session.bind(self._send, self._close)
         self._queue: asyncio.Queue[jsonrpc.Request | None] = asyncio.Queue()
         self._watchdog: asyncio.TimerHandle | None = None
@@ -93,7 +95,7 @@ class SocketHandler:
         session = self.ctx.session
         if not session.owned_by(self._send):
             return  # already resumed on a newer socket (its connect raced this close)
-        if session.participant is not None and not session.closed:
+        if session.joined is not None and not session.closed:
             session.unbind(self.sig.reconnect_window_s)
         else:
             session.close()
@@ -164,7 +166,7 @@ class SocketHandler:
         if resumed is None or resumed.closed:
             await current.respond_error(req.id, rpc.Code.RECONNECTION_ERROR, "reconnection error")
             return
-        if current.participant is None:
+        if current.joined is None:
             current.close()
         resumed.bind(self._send, self._close)
         self.ctx.session = resumed

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidhub.errors import VidhubError
+from vidhub.manager import SessionManager
 from vidhub.protocol import jsonrpc
 from vidhub.protocol import openvidu_rpc as rpc
-from vidhub.server.signalling.room import LiveParticipant
-from vidhub.server.signalling.rooms import SOCKET_CLOSE_DELAY_S, AfterReply, Rooms
+from vidhub.rooms import SOCKET_CLOSE_DELAY_S, AfterReply, LiveParticipant, Rooms
 from vidhub.server.signalling.rpcsession import RpcSession
 
 __all__ = ["CallContext", "dispatch"]
@@ -32,17 +32,18 @@ METHOD_NOT_FOUND = -32601
 
 @dataclass
 class CallContext:
-    """What a handler may use: the rooms, the caller's RPC session and address."""
+    """What a handler may use: the rooms, the manager, the caller's RPC session and address."""
 
     rooms: Rooms
+    manager: SessionManager
     session: RpcSession
     ip: str | None
 
     @property
     def participant(self) -> LiveParticipant:
         """The joined participant. Raises RpcError 803 before joinRoom."""
-        part = self.session.participant
-        if not isinstance(part, LiveParticipant) or part.gone:
+        part = self.session.joined
+        if part is None:
             raise rpc.RpcError(
                 rpc.Code.TRANSPORT,
                 f"No connection found for participant with privateId {self.session.id}. "
@@ -53,7 +54,7 @@ class CallContext:
 
 async def _join_room(ctx: CallContext, params: dict[str, Any]) -> Result:
     p = rpc.JoinRoomParams.parse(params)
-    if ctx.session.participant is not None:
+    if ctx.session.joined is not None:
         raise rpc.RpcError(104, "This socket has already joined a session")
     part, result = await ctx.rooms.join(ctx.session, p, ctx.ip)
     ctx.session.participant = part
@@ -68,12 +69,11 @@ async def _join_room(ctx: CallContext, params: dict[str, Any]) -> Result:
 
 
 async def _leave_room(ctx: CallContext, params: dict[str, Any]) -> Result:
-    part = ctx.session.participant
-    if isinstance(part, LiveParticipant):
+    part = ctx.session.joined
+    if part is not None:
         await ctx.rooms.leave(part, "disconnect")
-    ctx.session.participant = None
     ctx.session.on_expired = None
-    ctx.session.close_socket_later(SOCKET_CLOSE_DELAY_S)
+    ctx.session.close_later(SOCKET_CLOSE_DELAY_S)
     return {}
 
 
@@ -109,7 +109,9 @@ async def _stream_property_changed(ctx: CallContext, params: dict[str, Any]) -> 
 
 
 async def _send_message(ctx: CallContext, params: dict[str, Any]) -> Result:
-    await ctx.rooms.send_message(ctx.participant, rpc.SendMessageParams.parse(params))
+    part = ctx.participant
+    req = ctx.rooms.client_signal(part, rpc.SendMessageParams.parse(params))
+    await ctx.manager.signal(req, sender=part.connection_id)
     return {}
 
 

@@ -6,6 +6,9 @@ reconnection window starts. A ``connect {sessionId}`` on a new socket re-binds i
 window and flushes the kept frames. When the window expires, ``on_expired`` runs (the room
 evicts the participant with reason ``networkDisconnect``).
 
+An RPC session is the :class:`~vidhub.rooms.room.ParticipantSink` of its participant: the
+room notifies it and, once the participant left, asks it to close the socket later.
+
 :class:`RpcSessions` is the registry ``connect`` looks sessions up in.
 """
 
@@ -20,6 +23,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 from vidhub.protocol import jsonrpc
+from vidhub.rooms.room import LiveParticipant
 
 __all__ = ["RpcSession", "RpcSessions", "Sender"]
 
@@ -48,9 +52,15 @@ class RpcSession:
         self._close_socket: Callable[[], Coroutine[Any, Any, None]] | None = None
         #: Called once when the reconnection window expires with no ``connect``.
         self.on_expired: Callable[[], Coroutine[Any, Any, None]] | None = None
-        #: Set by the signalling layer once joinRoom succeeded (opaque here).
-        self.participant: Any = None
+        #: Set by the signalling layer once joinRoom succeeded.
+        self.participant: LiveParticipant | None = None
         self.closed = False
+
+    @property
+    def joined(self) -> LiveParticipant | None:
+        """The participant this session carries, unless it has left its room."""
+        part = self.participant
+        return part if part is not None and not part.gone else None
 
     @property
     def bound(self) -> bool:
@@ -118,8 +128,10 @@ class RpcSession:
             task = asyncio.get_running_loop().create_task(callback())
             self._registry.track(task)
 
-    def close_socket_later(self, delay_s: float) -> None:
-        """Close the current socket after ``delay_s`` (OpenVidu's safety net after leave)."""
+    def close_later(self, delay_s: float) -> None:
+        """The participant left: forget it, and close the current socket after ``delay_s``
+        (OpenVidu's safety net after a leave or an eviction)."""
+        self.participant = None
         close = self._close_socket
         if close is None:
             return

@@ -1,9 +1,10 @@
 """A live session ("room"): its media router and its connected participants.
 
 A :class:`Room` owns one :class:`MediaRouter` and the :class:`LiveParticipant` objects of
-the participants connected to this node. Participants reach their client through an
-:class:`RpcSession`. The room only keeps live state; what REST shows goes through the
-SessionManager (see :mod:`vidhub.server.signalling.rooms`).
+the participants connected to this node. A participant reaches its client only through a
+:class:`ParticipantSink` (notify, close): the signalling layer's RPC session implements it,
+a test a list. The room only keeps live state; what REST shows goes through the
+:class:`~vidhub.manager.SessionLedger` (see :mod:`vidhub.rooms.rooms`).
 """
 
 from __future__ import annotations
@@ -11,15 +12,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from vidhub.protocol.openvidu_rpc import IceCandidateParams, RemoteParticipant, StreamInfo
-from vidhub.server.signalling.media import MediaRouter
-from vidhub.server.signalling.rpcsession import RpcSession
+from vidhub.rooms.media import MediaRouter
 
-__all__ = ["LiveParticipant", "Room"]
+__all__ = ["LiveParticipant", "ParticipantSink", "Room"]
 
 log = logging.getLogger(__name__)
+
+
+class ParticipantSink(Protocol):
+    """How a room reaches one participant's client, whatever carries it."""
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        """Send an OpenVidu notification (``participantJoined``, ...); never raises for a
+        client that is gone (the transport keeps or drops it)."""
+
+    def close_later(self, delay_s: float) -> None:
+        """The participant left or was evicted: close its transport after ``delay_s``."""
 
 
 @dataclass(eq=False)
@@ -36,7 +47,7 @@ class LiveParticipant:
     role: str
     metadata: str
     created_at: int
-    rpc: RpcSession
+    sink: ParticipantSink
     stream: StreamInfo | None = None
     subscriptions: dict[str, str] = field(default_factory=dict)
     pending_ice: dict[str, list[IceCandidateParams]] = field(default_factory=dict)
@@ -53,7 +64,7 @@ class LiveParticipant:
         return f"{self.connection_id}_{stream_id}"
 
     async def notify(self, method: str, params: dict[str, Any]) -> None:
-        await self.rpc.notify(method, params)
+        await self.sink.notify(method, params)
 
 
 class Room:

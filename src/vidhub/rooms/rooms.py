@@ -1,14 +1,17 @@
 """The rooms of this node, and the operations participants perform on them.
 
-:class:`Rooms` is the signalling layer's domain edge: each RPC handler calls one method here,
-which applies OpenVidu's rules (openvidu.md §3.4), drives the media router, keeps REST views
-right through the SessionManager, and sends the notifications in OpenVidu's order. It also
-implements :class:`vidhub.core.live.LiveGateway`, so REST signals, evictions and
-force-unpublish reach live participants.
+:class:`Rooms` is the room domain, one layer above the session ledger and below the edge:
+each RPC handler of the signalling layer calls one method here, which applies OpenVidu's
+rules (openvidu.md §3.4), drives the media router, keeps the records right through the
+:class:`~vidhub.manager.SessionLedger`, and sends the notifications in OpenVidu's order
+through each participant's :class:`~vidhub.rooms.room.ParticipantSink`. It also implements
+:class:`vidhub.core.live.LiveGateway`, so REST signals, evictions and force-unpublish reach
+live participants. Nothing here knows HTTP or WebSockets.
 
-Leaving has three paths that share :meth:`Rooms._detach`: a voluntary ``leaveRoom``, a
-dropped socket that never came back (``networkDisconnect``) and an eviction (moderator,
-REST or session close). Each is safe to run twice or after the others.
+Leaving has one path, :meth:`Rooms._depart`, whatever the cause: a voluntary ``leaveRoom``,
+a dropped socket that never came back (``networkDisconnect``), a moderator's
+``forceDisconnect`` or an eviction (REST or session close). It is safe to run twice or after
+another cause already removed the participant.
 """
 
 from __future__ import annotations
@@ -22,14 +25,13 @@ from urllib.parse import parse_qs, urlsplit
 from vidhub import ids
 from vidhub.core.models import MediaOptions, Publisher
 from vidhub.errors import SessionNotFound, TokenInvalid
-from vidhub.manager import SessionManager
+from vidhub.manager import SessionLedger
 from vidhub.protocol import openvidu_rpc as rpc
 from vidhub.protocol.openvidu_rest import SignalRequest, render_ice_server
-from vidhub.server.signalling.media import RouterFactory
-from vidhub.server.signalling.room import LiveParticipant, Room
-from vidhub.server.signalling.rpcsession import RpcSession
+from vidhub.rooms.media import RouterFactory
+from vidhub.rooms.room import LiveParticipant, ParticipantSink, Room
 
-__all__ = ["AfterReply", "Rooms", "token_id_of"]
+__all__ = ["SOCKET_CLOSE_DELAY_S", "AfterReply", "Rooms", "token_id_of"]
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +54,16 @@ def token_id_of(token: str) -> str:
 
 
 class Rooms:
-    """Live rooms by session id; the LiveGateway of the SessionManager."""
+    """Live rooms by session id; the LiveGateway of the SessionManager.
 
-    def __init__(self, manager: SessionManager, router_factory: RouterFactory) -> None:
-        self.manager = manager
-        self.router_factory = router_factory
+    Args:
+        ledger: the session records (joins, leaves and media bookkeeping go there).
+        router_factory: builds each session's media router (chosen by the composition root).
+    """
+
+    def __init__(self, ledger: SessionLedger, router_factory: RouterFactory) -> None:
+        self.ledger = ledger
+        self._router_factory = router_factory
         self._rooms: dict[str, Room] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -81,22 +88,24 @@ class Rooms:
 
     # -- joinRoom ----------------------------------------------------------------------
     async def join(
-        self, session: RpcSession, p: rpc.JoinRoomParams, ip: str | None
+        self, sink: ParticipantSink, p: rpc.JoinRoomParams, ip: str | None
     ) -> tuple[LiveParticipant, rpc.JoinRoomResult]:
         """joinRoom: consume the token, tell the others, describe the room.
+
+        ``sink`` is how the new participant is reached from now on.
 
         Raises:
             SessionNotFound: (202) no such session.
             TokenInvalid: (401) unknown, used or revoked token.
         """
         try:
-            await self.manager.get_session(p.session)
+            await self.ledger.get_session(p.session)
         except SessionNotFound:
             raise SessionNotFound(
                 f"Unable to join session. Session {p.session} cannot be found"
             ) from None
         try:
-            conn = await self.manager.join(
+            conn = await self.ledger.join(
                 p.session, token_id_of(p.token), ip=ip, platform=p.platform, client_data=p.metadata
             )
         except TokenInvalid:
@@ -112,8 +121,8 @@ class Rooms:
             session_id=p.session,
             role=conn.properties.role,
             metadata=rpc.join_metadata(p.metadata, conn.properties.data),
-            created_at=conn.active_at or self.manager.clock.now_ms(),
-            rpc=session,
+            created_at=conn.active_at or self.ledger.clock.now_ms(),
+            sink=sink,
         )
         # snapshot and register before any await, so two concurrent joiners see each other
         existing = list(room.participants.values())
@@ -135,7 +144,7 @@ class Rooms:
         return part, result
 
     def _new_room(self, session_id: str) -> Room:
-        room = Room(session_id, self.router_factory(session_id))
+        room = Room(session_id, self._router_factory(session_id))
 
         def failed(endpoint_id: str) -> None:
             owner = room.owner_of(endpoint_id)
@@ -177,7 +186,7 @@ class Rooms:
             if part.gone:  # left while negotiating: do not leak the producer
                 await _quietly(room.router.close_producer(stream_id), "close_producer")
                 raise self._gone(part)
-            now = self.manager.clock.now_ms()
+            now = self.ledger.clock.now_ms()
             stream = rpc.StreamInfo(
                 id=stream_id,
                 created_at=now,
@@ -191,7 +200,7 @@ class Rooms:
             )
             part.stream = stream
             await self._flush_ice(room, part, part.connection_id)
-        await self.manager.add_publisher(
+        await self.ledger.add_publisher(
             part.session_id, part.connection_id, Publisher(stream_id, now, _media(stream))
         )
 
@@ -220,7 +229,7 @@ class Rooms:
             part.stream = None
             await self._drop_subscribers_of(room, part.connection_id, stream.id, reason)
             await _quietly(room.router.close_producer(stream.id), "close_producer")
-        await self.manager.remove_publisher(part.session_id, part.connection_id, stream.id, reason)
+        await self.ledger.remove_publisher(part.session_id, part.connection_id, stream.id, reason)
         targets = (
             list(room.participants.values()) if tell_owner else room.others(part.connection_id)
         )
@@ -249,7 +258,7 @@ class Rooms:
             changes["video_dimensions"] = p.new_value
         if changes:
             part.stream = _replace_stream(stream, changes)
-            await self.manager.update_media_options(
+            await self.ledger.update_media_options(
                 part.session_id, part.connection_id, stream.id, **changes
             )
         await room.broadcast(
@@ -284,7 +293,7 @@ class Rooms:
             old = part.subscriptions.pop(pub_id, None)
             if old is not None:
                 await _quietly(room.router.close_consumer(part.consumer_id(old)), "close_consumer")
-                await self.manager.remove_subscriber(
+                await self.ledger.remove_subscriber(
                     part.session_id, part.connection_id, old, "unsubscribe"
                 )
             answer = await self._negotiate(
@@ -300,7 +309,7 @@ class Rooms:
                 )
             part.subscriptions[pub_id] = p.sender
             await self._flush_ice(room, part, pub_id)
-        await self.manager.add_subscriber(part.session_id, part.connection_id, p.sender)
+        await self.ledger.add_subscriber(part.session_id, part.connection_id, p.sender)
         return answer
 
     async def unsubscribe(self, part: LiveParticipant, publisher_id: str) -> None:
@@ -316,7 +325,7 @@ class Rooms:
             await _quietly(
                 room.router.close_consumer(part.consumer_id(stream_id)), "close_consumer"
             )
-        await self.manager.remove_subscriber(
+        await self.ledger.remove_subscriber(
             part.session_id, part.connection_id, stream_id, "unsubscribe"
         )
 
@@ -372,13 +381,17 @@ class Rooms:
                 await _quietly(
                     room.router.close_consumer(other.consumer_id(stream_id)), "close_consumer"
                 )
-                await self.manager.remove_subscriber(
+                await self.ledger.remove_subscriber(
                     room.session_id, other.connection_id, stream_id, reason
                 )
 
     # -- signals -----------------------------------------------------------------------
-    async def send_message(self, part: LiveParticipant, p: rpc.SendMessageParams) -> None:
-        """sendMessage from a client. Raises RpcError 600/601."""
+    def client_signal(self, part: LiveParticipant, p: rpc.SendMessageParams) -> SignalRequest:
+        """sendMessage from a client: the signal to deliver (by ``SessionManager.signal``).
+
+        Raises:
+            RpcError: 600/601 for a malformed message or a ``to`` not in the room.
+        """
         room = self._room_of(part)
         msg = p.signal()
         bad = [t for t in msg.to if t not in room.participants]
@@ -387,23 +400,15 @@ class Rooms:
                 rpc.Code.SIGNAL_TO_INVALID,
                 f'Signal "to" field invalid format: connections {bad} are not active',
             )
-        req = SignalRequest(room.session_id, msg.to or None, msg.type, msg.data)
-        await self.manager.signal(req, sender=part.connection_id)
+        return SignalRequest(room.session_id, msg.to or None, msg.type, msg.data)
 
     # -- leaving -----------------------------------------------------------------------
     async def leave(self, part: LiveParticipant, reason: str) -> None:
-        """leaveRoom or a lost socket: participantLeft to the others, then the manager."""
+        """leaveRoom (``disconnect``) or a lost socket (``networkDisconnect``)."""
         room = self._rooms.get(part.session_id)
-        if room is None or part.gone:
-            return
-        await self._detach(room, part, reason)
-        await room.broadcast(
-            "participantLeft",
-            rpc.participant_left(part.connection_id, reason),
-            list(room.participants.values()),
-        )
-        await self.manager.leave(part.session_id, part.connection_id, reason)
-        await self._close_if_empty(room)
+        if room is not None:
+            finish = await self._depart(room, part, reason, evicted=False, record=True)
+            await finish()
 
     async def force_disconnect(self, moderator: LiveParticipant, connection_id: str) -> AfterReply:
         """forceDisconnect: participantLeft now, participantEvicted after the reply.
@@ -422,24 +427,38 @@ class Rooms:
             raise rpc.RpcError(
                 rpc.Code.USER_NOT_FOUND, "Connection not found when calling 'forceDisconnect'"
             )
-        reason = "forceDisconnectByUser"
+        return await self._depart(room, target, "forceDisconnectByUser", evicted=True, record=True)
+
+    async def _depart(
+        self, room: Room, part: LiveParticipant, reason: str, *, evicted: bool, record: bool
+    ) -> AfterReply:
+        """The one way out of a room. Detaches the participant and tells the others
+        (participantLeft) now; returns the rest to run when the caller is ready:
+        participantEvicted to everyone and the transport's close when ``evicted``, the
+        ledger's leave when ``record`` (an eviction by REST records the leave itself), and
+        the room's close when it is empty. A participant already gone yields a no-op."""
         everyone = list(room.participants.values())
-        await self._detach(room, target, reason)
+        if not await self._detach(room, part, reason):
+            return _nothing
         await room.broadcast(
             "participantLeft",
-            rpc.participant_left(connection_id, reason),
+            rpc.participant_left(part.connection_id, reason),
             list(room.participants.values()),
         )
 
-        async def after() -> None:
-            await room.broadcast(
-                "participantEvicted", rpc.participant_evicted(connection_id, reason), everyone
-            )
-            target.rpc.close_socket_later(SOCKET_CLOSE_DELAY_S)
-            await self.manager.leave(room.session_id, connection_id, reason)
+        async def finish() -> None:
+            if evicted:
+                await room.broadcast(
+                    "participantEvicted",
+                    rpc.participant_evicted(part.connection_id, reason),
+                    everyone,
+                )
+                part.sink.close_later(SOCKET_CLOSE_DELAY_S)
+            if record:
+                await self.ledger.leave(room.session_id, part.connection_id, reason)
             await self._close_if_empty(room)
 
-        return after
+        return finish
 
     async def force_unpublish_by(self, moderator: LiveParticipant, stream_id: str) -> None:
         """forceUnpublish. Raises RpcError 401 unless MODERATOR, 105 for an unknown stream."""
@@ -454,13 +473,13 @@ class Rooms:
             raise rpc.RpcError(rpc.Code.USER_NOT_STREAMING, f"Stream {stream_id} not found")
         await self.unpublish(owner, "forceUnpublishByUser", tell_owner=True)
 
-    async def _detach(self, room: Room, part: LiveParticipant, reason: str) -> None:
-        """Take a participant out of the room and release its media (not the manager)."""
+    async def _detach(self, room: Room, part: LiveParticipant, reason: str) -> bool:
+        """Take a participant out of the room and release its media (not the ledger).
+        Returns ``False`` when it was already gone."""
         if part.gone:
-            return
+            return False
         part.gone = True
         room.participants.pop(part.connection_id, None)
-        part.rpc.participant = None
         for stream_id in list(part.subscriptions.values()):
             await _quietly(
                 room.router.close_consumer(part.consumer_id(stream_id)), "close_consumer"
@@ -471,6 +490,7 @@ class Rooms:
             await self._drop_subscribers_of(room, part.connection_id, stream.id, reason)
             # no participantUnpublished: participantLeft tells browsers the stream is gone
             await _quietly(room.router.close_producer(stream.id), "close_producer")
+        return True
 
     async def _close_if_empty(self, room: Room) -> None:
         if not room.participants and self._rooms.get(room.session_id) is room:
@@ -496,20 +516,9 @@ class Rooms:
     async def evict(self, session_id: str, connection_id: str, reason: str) -> None:
         room = self._rooms.get(session_id)
         part = room.participants.get(connection_id) if room else None
-        if room is None or part is None:
-            return
-        everyone = list(room.participants.values())
-        await self._detach(room, part, reason)
-        await room.broadcast(
-            "participantLeft",
-            rpc.participant_left(connection_id, reason),
-            list(room.participants.values()),
-        )
-        await room.broadcast(
-            "participantEvicted", rpc.participant_evicted(connection_id, reason), everyone
-        )
-        part.rpc.close_socket_later(SOCKET_CLOSE_DELAY_S)
-        await self._close_if_empty(room)
+        if room is not None and part is not None:
+            finish = await self._depart(room, part, reason, evicted=True, record=False)
+            await finish()
 
     async def force_unpublish(self, session_id: str, stream_id: str, reason: str) -> bool:
         room = self._rooms.get(session_id)
@@ -534,6 +543,10 @@ def _check_sdk_version(sdk: str | None) -> None:
         log.error("client %r and server %s versions are incompatible", sdk[:32], rpc.SERVER_VERSION)
     elif s_minor - minor == 1:
         log.warning("client %r is one minor version behind server %s", sdk[:32], rpc.SERVER_VERSION)
+
+
+async def _nothing() -> None:
+    return None
 
 
 async def _quietly(call: Awaitable[None], what: str) -> None:

@@ -1,14 +1,17 @@
-"""The media plane as signalling sees it: one router per session.
+"""The media plane as the rooms see it: one router per session.
 
-Signalling codes against the :class:`MediaRouter` protocol, the facade of
-``vidhub.sfu.router.Router``; tests swap in a fake through the ``router_factory`` of
-:class:`~vidhub.server.signalling.rooms.Rooms`.
+Rooms code against the :class:`MediaRouter` protocol, the facade of
+``vidhub.sfu.router.Router``. The composition root (``server/app.py``) chooses the
+:data:`RouterFactory` once and passes it to :class:`~vidhub.rooms.Rooms`; tests pass a fake
+one the same way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
+
+from vidhub.protocol.openvidu_rest import IceServer
 
 __all__ = ["MediaRouter", "RouterFactory", "sfu_router_factory"]
 
@@ -45,7 +48,7 @@ RouterFactory = Callable[[str], MediaRouter]
 
 def sfu_router_factory(
     *,
-    ice_servers: Sequence[Any],
+    ice_servers: Sequence[IceServer],
     host_addresses: Sequence[str] | None,
     announced_address: str | None,
     forced_video_codec: str,
@@ -53,18 +56,25 @@ def sfu_router_factory(
     """A factory of real SFU routers configured once from the server's settings.
 
     Args:
-        ice_servers: ``aiortc.RTCIceServer`` entries the operator configured (default none:
-            no public STUN is ever contacted).
+        ice_servers: the servers the operator configured (default none: no public STUN is
+            ever contacted).
         host_addresses: the only addresses media sockets bind to (``None``: the SFU's default).
         announced_address: an address to put in candidates instead (NAT), or ``None``.
         forced_video_codec: ``OPENVIDU_STREAMS_FORCED_VIDEO_CODEC``.
     """
 
+    # imported here: a server with a fake or remote media plane never loads aiortc
+    from aiortc import RTCIceServer
+
+    rtc_servers = [
+        RTCIceServer(urls=s.url, username=s.username, credential=s.credential) for s in ice_servers
+    ]
+
     def make(session_id: str) -> MediaRouter:
         from vidhub.sfu.router import Router
 
         router: MediaRouter = Router(
-            ice_servers=ice_servers,
+            ice_servers=rtc_servers,
             host_addresses=host_addresses,
             announced_address=announced_address,
             forced_video_codec=forced_video_codec,
