@@ -242,3 +242,13 @@ async def test_events_published_while_the_bus_is_down_go_out_when_it_returns() -
             await bridge.close()
         for broker in (flaky, plain):
             await broker.close()
+
+
+async def test_an_event_id_used_again_later_is_delivered_again(nodes: Nodes) -> None:
+    a, b = await nodes(), await nodes()
+    on_b, box = b.client()
+    await b.subscribe(on_b, "s", "topic=t")
+    pub, _ = a.client()
+    for _ in range(3):  # some clients number their events per run
+        a.hub.handle(pub, [ev("t", id="same")])
+    assert ids(await box.wait_for(3)) == ["same"] * 3

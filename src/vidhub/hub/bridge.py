@@ -16,7 +16,8 @@ Theory of operation.
   decodes, the others. A batch from this node itself is skipped before decoding. Received
   events go to :meth:`Hub.route` (local delivery only), so every connection still receives an
   event at most once, on any node. While the interest moves between the two forms, both
-  kinds of channel are accepted and a window of recent event ids drops the duplicates.
+  kinds of channel are accepted, and the ids received then (and for a few seconds after)
+  drop the duplicates; the old form is left only once a marker published on it came back.
 - **Subscribe barrier.** A subscribe is acked only once the channels it needs are subscribed
   on the bus (:attr:`Hub.interest_synced`): when a client sees its ack, events published
   anywhere afterwards reach it.
@@ -32,6 +33,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable
@@ -55,8 +57,6 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 512
 #: Events waiting for the bus before the oldest are dropped.
 MAX_QUEUE = 100_000
-#: Recent remote event ids remembered to drop duplicates while the interest changes form.
-SEEN_WINDOW = 4096
 _MAX_BACKOFF_S = 2.0
 #: How long a change of interest form waits for the old channel to drain.
 _FLUSH_TIMEOUT_S = 5.0
@@ -106,8 +106,10 @@ class HubBridge:
         self._accept_topics = True
         self._accept_wild = False
         self._markers: dict[str, asyncio.Future[None]] = {}
+        #: ids received while the interest changes form (and shortly after): duplicates
         self._seen: set[str] = set()
-        self._seen_order: deque[str] = deque()
+        self._dedupe_until = 0.0
+        self._moving = False
         self._closed = False
         #: counters for monitoring, tests and benchmarks
         self.sent_events = 0
@@ -240,15 +242,18 @@ class HubBridge:
         except HubBatchError as exc:
             log.warning("ignoring a hub batch: %s", exc.message)
             return
-        seen, order = self._seen, self._seen_order
+        seen = self._seen
+        recording = self._dedupe_until > 0.0
+        if recording and not self._moving and time.monotonic() > self._dedupe_until:
+            seen.clear()  # the interest change is long done: its duplicates have passed
+            self._dedupe_until = 0.0
+            recording = False
         for event in events:
             eid = event.id
-            if eid in seen:
-                continue
-            seen.add(eid)
-            order.append(eid)
-            if len(order) > SEEN_WINDOW:
-                seen.discard(order.popleft())
+            if recording:
+                if eid in seen:
+                    continue
+                seen.add(eid)
             self.received_events += 1
             try:
                 self.hub.route(event)
@@ -305,19 +310,29 @@ class HubBridge:
         topics, wild = self.hub.registry.interest()
         wanted = {self._wild_channel} if wild else {self._topic_channel(t) for t in topics}
         added = wanted - self._subs.keys()
+        gone = self._subs.keys() - wanted
+        moving = bool(added and gone) and (
+            self._wild_channel in added or self._wild_channel in gone
+        )
+        if moving:
+            self._moving = True
+            self._dedupe_until = time.monotonic() + _FLUSH_TIMEOUT_S
         for channel in added:
             handler = self._on_wild if channel == self._wild_channel else self._on_topic
             self._subs[channel] = await self._broker.subscribe(channel, handler)
         # while both forms are subscribed, both are accepted (duplicates dropped by id)
         self._accept_from_subscriptions()
-        gone = self._subs.keys() - wanted
-        if added and gone and (self._wild_channel in added or self._wild_channel in gone):
+        if moving:
             # events published before the new form took effect still travel on the old one:
             # let them all arrive before leaving it
             await self._flush_through(next(iter(gone)))
         for channel in gone:
             await self._subs.pop(channel)()
         self._accept_from_subscriptions()
+        if moving:
+            # copies on the new form of events already handled may still follow the marker
+            self._moving = False
+            self._dedupe_until = time.monotonic() + _FLUSH_TIMEOUT_S
 
     async def _flush_through(self, channel: str) -> None:
         """Wait until a marker this node publishes on ``channel`` comes back.
