@@ -7,18 +7,8 @@ from typing import Any
 
 import pytest
 
-from vidhub.client.eventhub_core import (
-    Call,
-    Close,
-    Deliver,
-    Effect,
-    Handshake,
-    HubCore,
-    Next,
-    Op,
-    Open,
-    Send,
-)
+from vidhub.client import eventhub_effects as fx
+from vidhub.client.eventhub_core import HubCore
 from vidhub.client.eventhub_types import (
     Event,
     EventHubConnectionError,
@@ -35,7 +25,7 @@ class Hub(HubCore):
     def __init__(self, **kw: Any) -> None:
         super().__init__("http://127.0.0.1:9", "alice", "key", **kw)
         self.is_open = False
-        self.effects: list[Effect] = []
+        self.effects: list[fx.Effect] = []
         self.queue: list[Event] = []
         self.fail_sends = False
 
@@ -43,7 +33,7 @@ class Hub(HubCore):
     def connected(self) -> bool:
         return self.is_open
 
-    def run(self, op: Op[Any]) -> Any:
+    def run(self, op: fx.Op[Any]) -> Any:
         try:
             effect = next(op)
             while True:
@@ -57,25 +47,25 @@ class Hub(HubCore):
         except StopIteration as done:
             return done.value
 
-    def perform(self, effect: Effect) -> Any:
-        if isinstance(effect, Handshake):
+    def perform(self, effect: fx.Effect) -> Any:
+        if isinstance(effect, fx.Handshake):
             return 200, "sid1:60:60:websocket,xhr-polling"
-        if isinstance(effect, Open):
+        if isinstance(effect, fx.Open):
             self.is_open = True
-        elif isinstance(effect, Close):
+        elif isinstance(effect, fx.Close):
             self.is_open = False
-        elif isinstance(effect, Send) and self.fail_sends:
+        elif isinstance(effect, fx.Send) and self.fail_sends:
             raise EventHubConnectionError("send failed")
-        elif isinstance(effect, Call):
+        elif isinstance(effect, fx.Call):
             return effect.callback(effect.event)
-        elif isinstance(effect, Deliver):
+        elif isinstance(effect, fx.Deliver):
             self.queue.append(effect.event)
-        elif isinstance(effect, Next):
+        elif isinstance(effect, fx.Next):
             return self.queue.pop(0) if self.queue else None
         return None
 
     def sent(self) -> list[str]:
-        return [e.text for e in self.effects if isinstance(e, Send)]
+        return [e.text for e in self.effects if isinstance(e, fx.Send)]
 
 
 def topics(frames: list[str]) -> list[str]:
@@ -93,8 +83,8 @@ def test_publishes_queue_until_connect_then_subscriptions_and_queue_flush() -> N
     assert hub.sent() == []
 
     hub.run(hub._connect_op())
-    assert isinstance(hub.effects[0], Handshake) and hub.effects[0].url.endswith("/socket.io/1/")
-    assert hub.effects[1] == Open("ws://127.0.0.1:9/socket.io/1/websocket/sid1")
+    assert isinstance(hub.effects[0], fx.Handshake) and hub.effects[0].url.endswith("/socket.io/1/")
+    assert hub.effects[1] == fx.Open("ws://127.0.0.1:9/socket.io/1/websocket/sid1")
     # every subscriber is announced (the reply subscriber first), then the queue goes out in
     # order, with the subscribe queued while offline (as ftrack_api does)
     assert topics(hub.sent()) == [
@@ -183,8 +173,8 @@ def test_reconnect_gives_up_with_disconnected_event() -> None:
     hub._auto_reconnect_attempts = 2
     hub._auto_reconnect_delay = 0
 
-    def refuse(effect: Effect) -> Any:
-        if isinstance(effect, Handshake):
+    def refuse(effect: fx.Effect) -> Any:
+        if isinstance(effect, fx.Handshake):
             raise EventHubConnectionError("refused")
         return Hub.perform(hub, effect)
 

@@ -1,4 +1,4 @@
-"""The I/O-free half of the OpenVidu SDK: base URLs, request bodies, error tables, state."""
+"""The I/O-free core of the OpenVidu SDK: base URLs, bodies, error tables, state, operations."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from vidhub.client import openvidu_errors as e
 from vidhub.client import openvidu_model as m
 
 
@@ -72,26 +73,26 @@ class Target:
 
 
 def test_check_raises_and_invalidates() -> None:
-    m.check(200, m.SIGNAL)
-    m.check(401, m.SIGNAL)  # not in the table: left to the transport
+    e.check(200, e.SIGNAL)
+    e.check(401, e.SIGNAL)  # not in the table: left to the transport
     t = Target()
     with pytest.raises(ValueError):
-        m.check(400, m.SIGNAL, t)
+        e.check(400, e.SIGNAL, t)
     assert t.is_valid
-    with pytest.raises(m.OpenViduConnectionDoesNotExistsError):
-        m.check(406, m.SIGNAL, t)
+    with pytest.raises(e.OpenViduConnectionDoesNotExistsError):
+        e.check(406, e.SIGNAL, t)
     assert not t.is_valid
-    with pytest.raises(m.OpenViduStreamError, match="IPCAM"):
-        m.check(405, m.UNPUBLISH)
+    with pytest.raises(e.OpenViduStreamError, match="IPCAM"):
+        e.check(405, e.UNPUBLISH)
 
 
 def test_exception_tree() -> None:
-    assert issubclass(m.OpenViduStreamDoesNotExistsError, m.OpenViduStreamError)
-    assert issubclass(m.OpenViduStreamError, m.OpenViduConnectionError)
-    assert issubclass(m.OpenViduConnectionError, m.OpenViduSessionError)
-    assert issubclass(m.OpenViduSessionExistsError, m.OpenViduSessionError)
-    assert issubclass(m.OpenViduSessionError, m.OpenViduError)
-    assert issubclass(m.OpenViduError, Exception)
+    assert issubclass(e.OpenViduStreamDoesNotExistsError, e.OpenViduStreamError)
+    assert issubclass(e.OpenViduStreamError, e.OpenViduConnectionError)
+    assert issubclass(e.OpenViduConnectionError, e.OpenViduSessionError)
+    assert issubclass(e.OpenViduSessionExistsError, e.OpenViduSessionError)
+    assert issubclass(e.OpenViduSessionError, e.OpenViduError)
+    assert issubclass(e.OpenViduError, Exception)
 
 
 ACTIVE: dict[str, Any] = {
@@ -238,24 +239,24 @@ def test_operations_build_requests_and_update_state() -> None:
     # one DELETE per publisher, in order; a 404 on the first stops the operation
     sent, _ = drive(conn._force_unpublish_all_streams(), FakeReply(204))
     assert sent == [m.Request("DELETE", "sessions/s/stream/str_CAM_Aaaa_con_A")]
-    with pytest.raises(m.OpenViduStreamDoesNotExistsError):
+    with pytest.raises(e.OpenViduStreamDoesNotExistsError):
         drive(conn._force_unpublish_all_streams(), FakeReply(404))
 
 
 def test_errors_carry_the_server_answer_and_invalidate() -> None:
     session = Session(None, SESSION)
-    with pytest.raises(m.OpenViduSessionDoesNotExistsError) as info:
+    with pytest.raises(e.OpenViduSessionDoesNotExistsError) as info:
         drive(
             session._create({"type": "WEBRTC"}, m.ConnectionState),
             FakeReply(404, {"message": "gone"}),
         )
     answer = info.value.__cause__
-    assert isinstance(answer, m.ServerAnswer) and (answer.status, answer.message) == (404, "gone")
+    assert isinstance(answer, e.ServerAnswer) and (answer.status, answer.message) == (404, "gone")
     assert not session.is_valid
-    with pytest.raises(m.OpenViduSessionDoesNotExistsError):  # refused locally, nothing sent
+    with pytest.raises(e.OpenViduSessionDoesNotExistsError):  # refused locally, nothing sent
         drive(session._signal(None, None, None))
     ov: m.OpenViduState[Session] = m.OpenViduState(None)
     with pytest.raises(RuntimeError, match="transport error 401"):  # not in the table
         drive(ov._fetch(Session), FakeReply(401))
-    with pytest.raises(m.OpenViduError):
+    with pytest.raises(e.OpenViduError):
         drive(ov._create_connection({}, "s", {"type": "IPCAM"}), FakeReply(500, {}))

@@ -18,7 +18,7 @@ from vidhub.client import (
     OpenViduSessionExistsError,
 )
 from vidhub.client.openvidu_async import OpenViduPublisher
-from vidhub.client.openvidu_model import OpenViduStreamDoesNotExistsError
+from vidhub.client.openvidu_errors import OpenViduStreamDoesNotExistsError
 
 TOKEN_RE = re.compile(r"^ws://127\.0\.0\.1:\d+\?sessionId=[\w-]+&token=tok_[A-Z][0-9A-Za-z]{15}$")
 

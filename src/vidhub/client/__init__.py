@@ -5,15 +5,15 @@ from vidhub.client.eventhub_async import AsyncEventHub as AsyncEventHub
 from vidhub.client.eventhub_types import Event as Event
 from vidhub.client.openvidu import OpenVidu as OpenVidu
 from vidhub.client.openvidu_async import AsyncOpenVidu as AsyncOpenVidu
-from vidhub.client.openvidu_model import (
+from vidhub.client.openvidu_errors import (
     OpenViduConnectionDoesNotExistsError as OpenViduConnectionDoesNotExistsError,
 )
-from vidhub.client.openvidu_model import OpenViduError as OpenViduError
-from vidhub.client.openvidu_model import (
+from vidhub.client.openvidu_errors import OpenViduError as OpenViduError
+from vidhub.client.openvidu_errors import (
     OpenViduSessionDoesNotExistsError as OpenViduSessionDoesNotExistsError,
 )
-from vidhub.client.openvidu_model import OpenViduSessionExistsError as OpenViduSessionExistsError
-from vidhub.client.openvidu_model import (
+from vidhub.client.openvidu_errors import OpenViduSessionExistsError as OpenViduSessionExistsError
+from vidhub.client.openvidu_errors import (
     OpenViduStreamDoesNotExistsError as OpenViduStreamDoesNotExistsError,
 )
 from vidhub.client.participant import Participant as Participant

@@ -33,20 +33,8 @@ from typing import Any, TypeVar, cast
 import requests
 import websocket
 
-from vidhub.client.eventhub_core import (
-    RESUME_HEADER,
-    Call,
-    Close,
-    Deliver,
-    Effect,
-    Handshake,
-    HubCore,
-    Next,
-    Op,
-    Open,
-    Send,
-    Sleep,
-)
+from vidhub.client import eventhub_effects as fx
+from vidhub.client.eventhub_core import RESUME_HEADER, HubCore
 from vidhub.client.eventhub_types import (
     Event,
     EventHubConnectionError,
@@ -77,17 +65,7 @@ class EventHub(HubCore):
         ValueError: ``server_url`` lacks a scheme or a hostname.
     """
 
-    def __init__(
-        self,
-        server_url: str,
-        api_user: str,
-        api_key: str,
-        headers: dict[str, str] | None = None,
-        cookies: dict[str, str] | None = None,
-        *,
-        resume: bool = False,
-    ) -> None:
-        super().__init__(server_url, api_user, api_key, headers, cookies, resume=resume)
+    def _init_transport(self) -> None:
         self._connection: websocket.WebSocket | None = None
         self._event_queue: queue.Queue[Event] = queue.Queue()
         self._send_lock = threading.RLock()
@@ -203,7 +181,7 @@ class EventHub(HubCore):
 
     # ------------------------------------------------------------------ transport
 
-    def _run(self, op: Op[T]) -> T:
+    def _run(self, op: fx.Op[T]) -> T:
         """Drive an operation: perform each effect it yields, throw back what fails."""
         try:
             effect = next(op)
@@ -217,29 +195,29 @@ class EventHub(HubCore):
         except StopIteration as done:
             return cast(T, done.value)
 
-    def _perform(self, effect: Effect) -> Any:
-        if isinstance(effect, Send):
+    def _perform(self, effect: fx.Effect) -> Any:
+        if isinstance(effect, fx.Send):
             return self._send_frame(effect.text)
-        if isinstance(effect, Call):
+        if isinstance(effect, fx.Call):
             return effect.callback(effect.event)
-        if isinstance(effect, Deliver):
+        if isinstance(effect, fx.Deliver):
             return self._event_queue.put(effect.event)
-        if isinstance(effect, Next):
+        if isinstance(effect, fx.Next):
             try:
                 return self._event_queue.get(timeout=effect.timeout)
             except queue.Empty:
                 return None
-        if isinstance(effect, Sleep):
+        if isinstance(effect, fx.Sleep):
             return time.sleep(effect.seconds)
-        if isinstance(effect, Handshake):
+        if isinstance(effect, fx.Handshake):
             return self._handshake(effect)
-        if isinstance(effect, Open):
+        if isinstance(effect, fx.Open):
             return self._open(effect.url)
-        if isinstance(effect, Close):
+        if isinstance(effect, fx.Close):
             return self._close()
         raise TypeError(f"unknown effect {effect!r}")
 
-    def _handshake(self, effect: Handshake) -> tuple[int, str]:
+    def _handshake(self, effect: fx.Handshake) -> tuple[int, str]:
         try:
             resp = requests.get(
                 effect.url, headers=effect.headers, cookies=self._cookies, timeout=60

@@ -22,19 +22,8 @@ from typing import Any, TypeVar, cast
 
 import aiohttp
 
-from vidhub.client.eventhub_core import (
-    Call,
-    Close,
-    Deliver,
-    Effect,
-    Handshake,
-    HubCore,
-    Next,
-    Op,
-    Open,
-    Send,
-    Sleep,
-)
+from vidhub.client import eventhub_effects as fx
+from vidhub.client.eventhub_core import HubCore
 from vidhub.client.eventhub_types import Event, EventHubConnectionError, NotFoundError
 from vidhub.protocol.socketio09 import SocketIoProtocol
 
@@ -50,17 +39,7 @@ class AsyncEventHub(HubCore):
     Args: as :class:`vidhub.client.EventHub`.
     """
 
-    def __init__(
-        self,
-        server_url: str,
-        api_user: str,
-        api_key: str,
-        headers: dict[str, str] | None = None,
-        cookies: dict[str, str] | None = None,
-        *,
-        resume: bool = False,
-    ) -> None:
-        super().__init__(server_url, api_user, api_key, headers, cookies, resume=resume)
+    def _init_transport(self) -> None:
         self._http: aiohttp.ClientSession | None = None
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -147,7 +126,7 @@ class AsyncEventHub(HubCore):
 
     # ------------------------------------------------------------------ transport
 
-    async def _run(self, op: Op[T]) -> T:
+    async def _run(self, op: fx.Op[T]) -> T:
         """Drive an operation: perform each effect it yields, throw back what fails."""
         try:
             effect = next(op)
@@ -161,26 +140,26 @@ class AsyncEventHub(HubCore):
         except StopIteration as done:
             return cast(T, done.value)
 
-    async def _perform(self, effect: Effect) -> Any:
-        if isinstance(effect, Send):
+    async def _perform(self, effect: fx.Effect) -> Any:
+        if isinstance(effect, fx.Send):
             return await self._send_frame(effect.text)
-        if isinstance(effect, Call):
+        if isinstance(effect, fx.Call):
             result = effect.callback(effect.event)
             return await result if inspect.isawaitable(result) else result
-        if isinstance(effect, Deliver):
+        if isinstance(effect, fx.Deliver):
             return self._events.put_nowait(effect.event)
-        if isinstance(effect, Next):
+        if isinstance(effect, fx.Next):
             try:
                 return await asyncio.wait_for(self._events.get(), effect.timeout)
             except TimeoutError:
                 return None
-        if isinstance(effect, Sleep):
+        if isinstance(effect, fx.Sleep):
             return await asyncio.sleep(effect.seconds)
-        if isinstance(effect, Handshake):
+        if isinstance(effect, fx.Handshake):
             return await self._handshake(effect)
-        if isinstance(effect, Open):
+        if isinstance(effect, fx.Open):
             return await self._open(effect.url)
-        if isinstance(effect, Close):
+        if isinstance(effect, fx.Close):
             return await self._close(effect.final)
         raise TypeError(f"unknown effect {effect!r}")
 
@@ -189,7 +168,7 @@ class AsyncEventHub(HubCore):
             self._http = aiohttp.ClientSession(cookies=self._cookies, timeout=_TIMEOUT)
         return self._http
 
-    async def _handshake(self, effect: Handshake) -> tuple[int, str]:
+    async def _handshake(self, effect: fx.Handshake) -> tuple[int, str]:
         try:
             async with self._session_http().get(effect.url, headers=effect.headers) as resp:
                 return resp.status, await resp.text()

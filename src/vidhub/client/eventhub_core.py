@@ -22,11 +22,21 @@ import platform
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Generator, Iterator
-from dataclasses import dataclass
-from typing import Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any
 from urllib.parse import urlparse
 
+from vidhub.client.eventhub_effects import (
+    Call,
+    Close,
+    Deliver,
+    Handshake,
+    Next,
+    Op,
+    Open,
+    Send,
+    Sleep,
+)
 from vidhub.client.eventhub_types import (
     Event,
     EventHubConnectionError,
@@ -53,20 +63,7 @@ from vidhub.protocol.socketio09 import (
     parse_handshake_body,
 )
 
-__all__ = [
-    "RESUME_HEADER",
-    "Call",
-    "Close",
-    "Deliver",
-    "Effect",
-    "Handshake",
-    "HubCore",
-    "Next",
-    "Op",
-    "Open",
-    "Send",
-    "Sleep",
-]
+__all__ = ["RESUME_HEADER", "HubCore"]
 
 log = logging.getLogger("vidhub.client.EventHub")
 
@@ -74,75 +71,6 @@ log = logging.getLogger("vidhub.client.EventHub")
 RESUME_HEADER = "vidhub-resume"
 _SEEN_IDS = 2048
 REPLY_TOPIC = "ftrack.meta.reply"
-
-
-# ---------------------------------------------------------------------- effects
-@dataclass(frozen=True, slots=True)
-class Send:
-    """Send one text frame. Result: None. Fails with EventHubConnectionError."""
-
-    text: str
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    """Run a user callback on ``event``. Result: its return value (awaited when awaitable,
-    on asyncio); its exception is thrown back."""
-
-    callback: Callable[[Event], Any]
-    event: Event
-
-
-@dataclass(frozen=True, slots=True)
-class Sleep:
-    """Wait ``seconds``. Result: None."""
-
-    seconds: float
-
-
-@dataclass(frozen=True, slots=True)
-class Handshake:
-    """``GET url`` with ``headers`` and the hub's cookies. Result: ``(status, body text)``.
-    Fails with EventHubConnectionError when no answer comes."""
-
-    url: str
-    headers: dict[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class Open:
-    """Open the WebSocket at ``url`` (the hub's headers and cookies) and start its reader;
-    ``connected`` is true afterwards. Result: None. Fails with EventHubConnectionError."""
-
-    url: str
-
-
-@dataclass(frozen=True, slots=True)
-class Close:
-    """Close the socket and stop its reader (unless the reader is the caller); ``final``
-    also releases what the next connect would reuse. Result: None. Never fails."""
-
-    final: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Deliver:
-    """Queue a received (or synthesised ``ftrack.meta.*``) event for ``wait``. Result: None."""
-
-    event: Event
-
-
-@dataclass(frozen=True, slots=True)
-class Next:
-    """The next queued event, waiting at most ``timeout`` seconds (None: no limit), or None."""
-
-    timeout: float | None
-
-
-Effect = Send | Call | Sleep | Handshake | Open | Close | Deliver | Next
-T = TypeVar("T")
-#: An operation: yields effects, receives their results, returns its own.
-Op = Generator[Effect, Any, T]
 
 
 class HubCore:
@@ -185,6 +113,10 @@ class HubCore:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._auto_reconnect_attempts = 30
         self._auto_reconnect_delay = 10.0
+        self._init_transport()
+
+    def _init_transport(self) -> None:
+        """Set up the transport's own state (called at the end of ``__init__``)."""
 
     # ------------------------------------------------------------------ addresses
 
@@ -363,11 +295,7 @@ class HubCore:
     # ------------------------------------------------------------------ operations
 
     def _connect_op(self) -> Op[None]:
-        """Handshake, open the socket, (re)send every subscription, flush queued publishes.
-
-        Raises:
-            EventHubConnectionError: already connected, or connecting failed.
-        """
+        """The contract of :meth:`EventHub.connect`."""
         if self.connected:
             raise EventHubConnectionError("Already connected.")
         self._intentional_disconnect = False
@@ -384,11 +312,7 @@ class HubCore:
             yield from self._publish_op(event)
 
     def _disconnect_op(self, unsubscribe: bool, reconnect: bool) -> Op[None]:
-        """Disconnect; with ``unsubscribe`` first remove every subscriber (the server is told).
-
-        Raises:
-            EventHubConnectionError: not connected.
-        """
+        """The contract of :meth:`EventHub.disconnect`."""
         if not self.connected:
             raise EventHubConnectionError("Not currently connected.")
         self._intentional_disconnect = True
@@ -401,11 +325,7 @@ class HubCore:
         yield Close(final=not reconnect)
 
     def _reconnect_op(self, attempts: int, delay: float) -> Op[None]:
-        """Disconnect (keeping subscribers) and connect again, up to ``attempts`` times.
-
-        Raises:
-            EventHubConnectionError: every attempt failed.
-        """
+        """The contract of :meth:`EventHub.reconnect`."""
         with contextlib.suppress(EventHubConnectionError):
             yield from self._disconnect_op(unsubscribe=False, reconnect=True)
         self._connection_initialised = True
@@ -466,13 +386,7 @@ class HubCore:
             log.exception("ack callback failed")
 
     def _wait_op(self, duration: float | None) -> Op[None]:
-        """Handle received events until ``duration`` seconds pass (forever when None).
-
-        Returns early after handling ``ftrack.meta.disconnected``.
-
-        Raises:
-            EventHubConnectionError: the hub is not initialised.
-        """
+        """The contract of :meth:`EventHub.wait`."""
         if not self._connection_initialised and not self.connected:
             raise EventHubConnectionError("Event hub is not connected.")
         end = None if duration is None else time.monotonic() + duration
@@ -494,14 +408,7 @@ class HubCore:
         subscriber: dict[str, Any] | None,
         priority: int,
     ) -> Op[str]:
-        """Register ``callback`` for events matching ``subscription``; returns the id.
-
-        ``subscriber`` (mutated: ``id`` is filled in) is the metadata targets match against.
-
-        Raises:
-            NotUniqueError: a subscriber with that id exists.
-            ParseError: the subscription does not parse.
-        """
+        """The contract of :meth:`EventHub.subscribe`."""
         metadata = subscriber if subscriber is not None else {}
         sub = self._add_subscriber(subscription, callback, metadata, priority)
         try:
@@ -515,11 +422,7 @@ class HubCore:
         yield from self._publish_op(event, callback=lambda r: self._on_ack("subscribe", r))
 
     def _unsubscribe_op(self, subscriber_identifier: str) -> Op[None]:
-        """Remove a subscriber locally and tell the server if connected.
-
-        Raises:
-            NotFoundError: no subscriber has that id.
-        """
+        """The contract of :meth:`EventHub.unsubscribe`."""
         sub = self.get_subscriber_by_identifier(subscriber_identifier)
         if sub is None:
             raise NotFoundError(f"cannot unsubscribe missing subscriber {subscriber_identifier}")
@@ -537,16 +440,7 @@ class HubCore:
         on_reply: Callable[[Event], Any] | None,
         on_error: str,
     ) -> Op[Any]:
-        """Publish ``event`` (its ``source`` is filled in).
-
-        Returns:
-            the list of local callback results when ``synchronous`` (nothing is sent);
-            True when queued while initialised but offline; None when sent.
-
-        Raises:
-            EventHubConnectionError: not connected nor initialised (unless
-                ``on_error="ignore"``).
-        """
+        """The contract of :meth:`EventHub.publish`."""
         try:
             return (yield from self._publish_op(event, synchronous, on_reply=on_reply))
         except EventHubConnectionError:
