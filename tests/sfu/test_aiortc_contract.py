@@ -73,9 +73,13 @@ async def test_private_attributes_exist_on_live_objects() -> None:
             "_RTCRtpSender__octet_count",
             "_RTCRtpSender__rtp_timestamp",
             "_RTCRtpSender__ntp_timestamp",
+            "_RTCRtpSender__rtt",
             "_ssrc",
         ):
             assert hasattr(sender, name), name
+        # the stats the dashboard plots (aiortc_glue.receiver_packets_lost / sender_rtt_ms)
+        assert aiortc_glue.receiver_packets_lost(receiver) == 0
+        assert aiortc_glue.sender_rtt_ms(sender) is None
         assert isinstance(receiver._RTCRtpReceiver__decoder_queue, queue.Queue)  # type: ignore[attr-defined]
         dtls = sender.transport
         assert isinstance(dtls, RTCDtlsTransport)

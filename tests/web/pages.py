@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from tests.browser.chromium import Chromium
+from tests.browser.chromium import Chromium, DriverError
 
 __all__ = ["Pages"]
 
@@ -75,4 +75,12 @@ class Pages(Chromium):
             f" if (Date.now() > until) throw new Error({message});"
             " await new Promise((r) => setTimeout(r, 50)); } })()"
         )
-        return await self.eval(name, expr, timeout_s + 10)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            try:
+                return await self.eval(name, expr, timeout_s + 10)
+            except DriverError as exc:
+                # a navigation (form post, reload) ends the polling script: poll the new page
+                if "context was destroyed" not in str(exc) or loop.time() > deadline:
+                    raise

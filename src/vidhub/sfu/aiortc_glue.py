@@ -37,7 +37,9 @@ __all__ = [
     "hook_sender",
     "host_addresses",
     "install_host_addresses",
+    "receiver_packets_lost",
     "send_pli",
+    "sender_rtt_ms",
 ]
 
 log = logging.getLogger(__name__)
@@ -129,6 +131,18 @@ def hook_receiver(
 
     r._handle_rtp_packet = handle
     r.receive = receive
+
+
+def receiver_packets_lost(receiver: RTCRtpReceiver) -> int:
+    """Packets lost on the way from the publisher, as aiortc counts them for its reports."""
+    streams = receiver._RTCRtpReceiver__remote_streams  # type: ignore[attr-defined]
+    return sum(max(0, int(s.packets_lost)) for s in streams.values())
+
+
+def sender_rtt_ms(sender: RTCRtpSender) -> float | None:
+    """Smoothed round-trip time to the subscriber (from its receiver reports), or None."""
+    rtt = sender._RTCRtpSender__rtt  # type: ignore[attr-defined]
+    return None if rtt is None else float(rtt) * 1000
 
 
 def send_pli(receiver: RTCRtpReceiver, media_ssrc: int) -> Awaitable[None]:

@@ -93,6 +93,8 @@ class Producer:
         self.plis_saved = 0
         #: Packets recovered from the publisher's RTX answers and forwarded.
         self.rtx_recovered = 0
+        #: Video frames received (packets with the RTP marker bit).
+        self.frames_in = 0
         self._closed = False
         self._consumers: dict[int, PacketSink] = {}
         self._fanout: tuple[PacketSink, ...] = ()
@@ -178,6 +180,8 @@ class Producer:
             self._ssrc = packet.ssrc
         self.packets_in += 1
         self.bytes_in += len(packet.payload)
+        if packet.marker and self._video:
+            self.frames_in += 1
         fanout = self._fanout
         if not fanout and self._pli_handle is None and not self._pli_unanswered:
             return

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from aiortc import (
@@ -53,6 +53,11 @@ log = logging.getLogger(__name__)
 #: Candidates buffered per endpoint before its PC exists, and endpoints buffered at most.
 MAX_PENDING_CANDIDATES = 64
 MAX_PENDING_ENDPOINTS = 256
+
+
+def _mean(values: Iterable[float | None]) -> float | None:
+    known = [v for v in values if v is not None]
+    return round(sum(known) / len(known), 2) if known else None
 
 
 def _sdp_error(exc: Exception) -> BadRequest:
@@ -479,6 +484,10 @@ class Router:
                 keyframe_requests=sum(p.keyframe_requests for p in leg.producers.values()),
                 plis_sent=sum(p.plis_sent for p in leg.producers.values()),
                 rtx_recovered=sum(p.rtx_recovered for p in leg.producers.values()),
+                packets_lost=sum(
+                    aiortc_glue.receiver_packets_lost(p.receiver) for p in leg.producers.values()
+                ),
+                frames_in=sum(p.frames_in for p in leg.producers.values()),
             )
             for leg in self._publishers.values()
         )
@@ -491,6 +500,7 @@ class Router:
                 bytes_out=sum(c.bytes_out for c in leg.consumers),
                 packets_dropped=sum(c.packets_dropped for c in leg.consumers),
                 retransmissions=sum(c.retransmissions for c in leg.consumers),
+                rtt_ms=_mean(aiortc_glue.sender_rtt_ms(c.sender) for c in leg.consumers),
             )
             for leg in self._subscribers.values()
         )

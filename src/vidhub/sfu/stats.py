@@ -28,6 +28,10 @@ class ProducerStats:
     keyframe_requests: int = 0
     plis_sent: int = 0
     rtx_recovered: int = 0
+    #: packets the publisher sent that never arrived (before any retransmission)
+    packets_lost: int = 0
+    #: video frames received (RTP marker bits)
+    frames_in: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +45,8 @@ class ConsumerStats:
     bytes_out: int = 0
     packets_dropped: int = 0
     retransmissions: int = 0
+    #: round-trip time to the subscriber from its receiver reports (None until one came)
+    rtt_ms: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

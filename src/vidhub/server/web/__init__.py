@@ -13,6 +13,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from vidhub.server.stats import stats_source
+from vidhub.server.web.dashboard import setup_dashboard
 from vidhub.server.web.metrics import setup_metrics
 from vidhub.server.web.pages import setup_pages
 from vidhub.server.web.sources import feed_stats
@@ -25,3 +26,4 @@ def setup_web(app: web.Application) -> None:
     feed_stats(app, stats_source(app))
     setup_pages(app)
     setup_metrics(app)
+    setup_dashboard(app)
