@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.support.fixtures import hubs as hubs
+from tests.support.fixtures import shared_server as shared_server
 from tests.support.proc import ServerProcess
 from vidhub.clock import ManualClock
 from vidhub.config import Config

@@ -4,12 +4,12 @@ vidhub's opt-in replay of events missed while reconnecting."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.hubs import acked, pump
 from tests.support.proc import MS, ServerProcess
 from vidhub.client import Event, EventHub
 from vidhub.client.eventhub_types import (
@@ -20,26 +20,6 @@ from vidhub.client.eventhub_types import (
     ServerDetails,
 )
 
-DEADLINE = 5000 * MS
-
-
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path_factory.mktemp("hubclient") / "data").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
-@pytest.fixture
-def hubs() -> Iterator[list[EventHub]]:
-    made: list[EventHub] = []
-    yield made
-    for hub in made:
-        if hub.connected:
-            hub.disconnect()
-
 
 def connected(
     server: ServerProcess, made: list[EventHub], user: str = "alice", **kw: Any
@@ -49,20 +29,6 @@ def connected(
     hub.connect()
     made.append(hub)
     return hub
-
-
-def pump(hubs: list[EventHub], cond: Callable[[], bool], timeout: float = DEADLINE) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        for hub in hubs:
-            hub.wait(0.02)
-    return cond()
-
-
-def settled(*hubs: EventHub) -> Callable[[], bool]:
-    return lambda: all(not h._packet_callbacks for h in hubs)
 
 
 def test_constructor_and_url_helpers() -> None:
@@ -111,7 +77,7 @@ def test_publish_subscribe_reply_target(shared_server: ServerProcess, hubs: list
     a.subscribe("topic=cli.q", got_a.append, subscriber={"applicationId": "app.a"})
     b.subscribe("topic=cli.q", lambda e: got_b.append(e) or {"answer": "42"}, priority=5)
     b.subscribe("topic=cli.*", lambda e: "second")  # same connection: still one delivery
-    assert pump([a, b], settled(a, b))
+    assert pump([a, b], acked(a, b))
     replies: list[Event] = []
     question = Event(topic="cli.q", data={"q": "vé"})
     a.publish(question, on_reply=replies.append)
@@ -131,12 +97,12 @@ def test_subscription_context_manager(shared_server: ServerProcess, hubs: list[E
     a = connected(shared_server, hubs)
     got: list[Event] = []
     with a.subscription("topic=cli.ctx", got.append):
-        assert pump([a], settled(a))
+        assert pump([a], acked(a))
         a.publish(Event(topic="cli.ctx"))
         assert pump([a], lambda: len(got) == 1)
-    assert pump([a], settled(a))
+    assert pump([a], acked(a))
     a.publish(Event(topic="cli.ctx"))
-    assert pump([a], settled(a))
+    assert pump([a], acked(a))
     assert pump([a], lambda: len(got) > 1, 300 * MS) is False
 
 
@@ -147,13 +113,13 @@ def test_resume_replays_missed_events_in_order(
     publisher = connected(shared_server, hubs, "bob")
     got: list[Event] = []
     listener.subscribe("topic=cli.resume", got.append)
-    assert pump([listener], settled(listener))
+    assert pump([listener], acked(listener))
     publisher.publish(Event(topic="cli.resume", data={"n": "0"}))
     assert pump([listener, publisher], lambda: len(got) == 1)
     listener.disconnect(unsubscribe=False, reconnect=True)  # the socket goes, the hub stays
     for n in range(1, 4):
         publisher.publish(Event(topic="cli.resume", data={"n": str(n)}))
-    assert pump([publisher], settled(publisher))
+    assert pump([publisher], acked(publisher))
     listener.connect()
     assert pump([listener, publisher], lambda: len(got) >= 4)
     assert pump([listener], lambda: len(got) > 4, 300 * MS) is False
@@ -167,12 +133,12 @@ def test_without_resume_missed_events_are_gone(
     publisher = connected(shared_server, hubs, "bob")
     got: list[Event] = []
     listener.subscribe("topic=cli.noresume", got.append)
-    assert pump([listener], settled(listener))
+    assert pump([listener], acked(listener))
     listener.disconnect(unsubscribe=False, reconnect=True)
     publisher.publish(Event(topic="cli.noresume"))
-    assert pump([publisher], settled(publisher))
+    assert pump([publisher], acked(publisher))
     listener.connect()
-    assert pump([listener], settled(listener))
+    assert pump([listener], acked(listener))
     assert pump([listener], lambda: bool(got), 300 * MS) is False
 
 
@@ -184,13 +150,13 @@ def test_reconnects_after_server_restart(tmp_path: Path) -> None:
         publisher = connected(server, made, "bob")
         got: list[Event] = []
         listener.subscribe("topic=cli.restart", got.append)
-        assert pump([listener], settled(listener))
+        assert pump([listener], acked(listener))
         server.restart()
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and not (listener.connected and publisher.connected):
             listener.wait(0.05)
         assert listener.connected and publisher.connected
-        assert pump([listener], settled(listener))
+        assert pump([listener], acked(listener))
 
         def delivered() -> bool:
             if not got and publisher.connected and not publisher._packet_callbacks:

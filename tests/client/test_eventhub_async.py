@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.support.hubs import acked, apump
 from tests.support.proc import MS, ServerProcess
 from vidhub.client import Event
 from vidhub.client.eventhub_async import AsyncEventHub
 from vidhub.client.eventhub_types import EventHubConnectionError
-
-DEADLINE = 5000 * MS
 
 
 @pytest.fixture
@@ -35,23 +34,6 @@ async def connected(
     return hub
 
 
-async def pump(
-    hubs: list[AsyncEventHub], cond: Callable[[], bool], limit_s: float = DEADLINE
-) -> bool:
-    loop = asyncio.get_running_loop()
-    end = loop.time() + limit_s
-    while loop.time() < end:
-        if cond():
-            return True
-        for hub in hubs:
-            await hub.wait(0.02)
-    return cond()
-
-
-def settled(*hubs: AsyncEventHub) -> Callable[[], bool]:
-    return lambda: all(not h._packet_callbacks for h in hubs)
-
-
 async def test_publish_subscribe_reply_and_coroutine_callbacks(
     server: ServerProcess, hubs: list[AsyncEventHub]
 ) -> None:
@@ -64,11 +46,11 @@ async def test_publish_subscribe_reply_and_coroutine_callbacks(
         return {"answer": "42"}
 
     await b.subscribe("topic=async.q", answer)
-    assert await pump([a, b], settled(a, b))
+    assert await apump([a, b], acked(a, b))
     replies: list[Event] = []
     question = Event(topic="async.q", data={"q": "vé"})
     await a.publish(question, on_reply=replies.append)
-    assert await pump([a, b], lambda: bool(replies))
+    assert await apump([a, b], lambda: bool(replies))
     assert got[0]["data"] == {"q": "vé"}
     assert replies[0]["data"] == {"answer": "42"}
     assert replies[0]["in_reply_to_event"] == question["id"]
@@ -100,13 +82,13 @@ async def test_subscription_context_and_unsubscribe(
     a = await connected(server, hubs)
     got: list[Event] = []
     async with a.subscription("topic=async.ctx", got.append):
-        assert await pump([a], settled(a))
+        assert await apump([a], acked(a))
         await a.publish(Event(topic="async.ctx"))
-        assert await pump([a], lambda: len(got) == 1)
-    assert await pump([a], settled(a))
+        assert await apump([a], lambda: len(got) == 1)
+    assert await apump([a], acked(a))
     await a.publish(Event(topic="async.ctx"))
-    assert await pump([a], settled(a))
-    assert await pump([a], lambda: len(got) > 1, 300 * MS) is False
+    assert await apump([a], acked(a))
+    assert await apump([a], lambda: len(got) > 1, 300 * MS) is False
 
 
 async def test_resume_replays_missed_events(
@@ -116,16 +98,16 @@ async def test_resume_replays_missed_events(
     publisher = await connected(server, hubs, "bob")
     got: list[Event] = []
     await listener.subscribe("topic=async.resume", got.append)
-    assert await pump([listener], settled(listener))
+    assert await apump([listener], acked(listener))
     await publisher.publish(Event(topic="async.resume", data={"n": "0"}))
-    assert await pump([listener, publisher], lambda: len(got) == 1)
+    assert await apump([listener, publisher], lambda: len(got) == 1)
     await listener.disconnect(unsubscribe=False, reconnect=True)
     for n in range(1, 4):
         await publisher.publish(Event(topic="async.resume", data={"n": str(n)}))
-    assert await pump([publisher], settled(publisher))
+    assert await apump([publisher], acked(publisher))
     await listener.connect()
-    assert await pump([listener], lambda: len(got) >= 4)
-    assert await pump([listener], lambda: len(got) > 4, 300 * MS) is False
+    assert await apump([listener], lambda: len(got) >= 4)
+    assert await apump([listener], lambda: len(got) > 4, 300 * MS) is False
     assert [e["data"]["n"] for e in got] == ["0", "1", "2", "3"]
 
 
@@ -137,16 +119,16 @@ async def test_reconnects_after_server_restart(tmp_path: Path) -> None:
         publisher = await connected(server, made, "bob")
         got: list[Event] = []
         await listener.subscribe("topic=async.restart", got.append)
-        assert await pump([listener], settled(listener))
+        assert await apump([listener], acked(listener))
         await asyncio.to_thread(server.restart)
-        assert await pump(
+        assert await apump(
             [listener, publisher], lambda: listener.connected and publisher.connected, 10
         )
-        assert await pump([listener], settled(listener))
+        assert await apump([listener], acked(listener))
 
         # the listener has resubscribed on its new socket (all its packets are acked)
         await publisher.publish(Event(topic="async.restart"))
-        assert await pump([listener, publisher], lambda: bool(got))
+        assert await apump([listener, publisher], lambda: bool(got))
     finally:
         for hub in made:
             await hub.close()

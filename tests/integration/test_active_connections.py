@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -18,6 +17,7 @@ from aiortc import AudioStreamTrack
 import vidhub.client
 from tests.integration.peers import unavailable
 from tests.support.proc import MS, ServerProcess
+from tests.support.shapes import ACTIVE_CONNECTION_KEYS
 from vidhub.client import Participant
 
 try:
@@ -28,54 +28,18 @@ except ImportError:  # pragma: no cover - a dev dependency
 pytestmark = pytest.mark.peers
 
 WAIT = 10_000 * MS
-#: Participant.toJson field order (openvidu.md §1.4)
-ACTIVE_KEYS = [
-    "id",
-    "object",
-    "status",
-    "connectionId",
-    "sessionId",
-    "createdAt",
-    "activeAt",
-    "location",
-    "ip",
-    "platform",
-    "token",
-    "type",
-    "record",
-    "role",
-    "kurentoOptions",
-    "customIceServers",
-    "rtspUri",
-    "adaptativeBitrate",
-    "onlyPlayWithSubscribers",
-    "networkCache",
-    "serverData",
-    "clientData",
-    "publishers",
-    "subscribers",
-]
 FLAVOURS: list[tuple[str, ModuleType, Any]] = [
     ("pyopenvidu", pyopenvidu, lambda s: s.api + "/"),
     ("vidhub", vidhub.client, lambda s: s.url),
 ]
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path_factory.mktemp("active") / "data").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 @pytest.mark.parametrize(("name", "lib", "url_of"), FLAVOURS, ids=[f[0] for f in FLAVOURS])
 async def test_rest_client_on_a_live_participant(
-    shared: ServerProcess, name: str, lib: ModuleType, url_of: Any
+    shared_server: ServerProcess, name: str, lib: ModuleType, url_of: Any
 ) -> None:
     run = asyncio.to_thread  # the REST clients block; the bot needs this loop
-    ov = await run(lib.OpenVidu, url_of(shared), shared.secret, initial_fetch=False)
+    ov = await run(lib.OpenVidu, url_of(shared_server), shared_server.secret, initial_fetch=False)
     session = await run(ov.create_session, "live_" + uuid.uuid4().hex[:10])
     pending = await run(session.create_webrtc_connection, "MODERATOR", "server-side")
     bot = Participant(pending.token, metadata='{"clientData":"bot"}', platform="pytest-bot")
@@ -127,8 +91,8 @@ async def test_rest_client_on_a_live_participant(
         await bot.leave()
 
 
-async def test_async_sdk_on_a_live_participant(shared: ServerProcess) -> None:
-    async with vidhub.client.AsyncOpenVidu(shared.url, shared.secret) as ov:
+async def test_async_sdk_on_a_live_participant(shared_server: ServerProcess) -> None:
+    async with vidhub.client.AsyncOpenVidu(shared_server.url, shared_server.secret) as ov:
         session = await ov.create_session()
         pending = await session.create_webrtc_connection(role="PUBLISHER")
         bot = Participant(pending.token or "", metadata="async-bot")
@@ -141,12 +105,12 @@ async def test_async_sdk_on_a_live_participant(shared: ServerProcess) -> None:
             assert [p.stream_id for p in conn.publishers] == [stream.id]
             raw = await asyncio.to_thread(
                 requests.get,
-                f"{shared.api}/sessions/{session.id}/connection/{conn.id}",
-                auth=shared.auth,
+                f"{shared_server.api}/sessions/{session.id}/connection/{conn.id}",
+                auth=shared_server.auth,
                 timeout=10,
             )
             body = raw.json()
-            assert list(body) == ACTIVE_KEYS
+            assert list(body) == ACTIVE_CONNECTION_KEYS
             assert body["status"] == "active" and body["location"] == "unknown"
             assert list(body["publishers"][0]) == ["createdAt", "streamId", "mediaOptions"]
             assert list(body["publishers"][0]["mediaOptions"]) == [

@@ -7,7 +7,6 @@ the lifecycle events of sessions anywhere in the cluster.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from tests.support.proc import MS, ServerProcess
+from tests.support.hubs import acked, pump
+from tests.support.proc import ServerProcess
 from tests.support.redis import RedisServer, running_redis
 
 ftrack_hub = pytest.importorskip("ftrack_api.event.hub")
@@ -25,7 +25,6 @@ ftrack_base = pytest.importorskip("ftrack_api.event.base")
 pytestmark = [pytest.mark.redis, pytest.mark.peers]
 
 FtrackEvent = ftrack_base.Event
-DEADLINE = 5000 * MS
 
 
 class Cluster:
@@ -62,22 +61,6 @@ def rest(node: ServerProcess, method: str, path: str, **kw: Any) -> requests.Res
 
 
 # -- the real ftrack client ------------------------------------------------------------------
-def pump(hubs: list[Any], cond: Callable[[], bool], timeout: float = DEADLINE) -> bool:
-    """Let each hub handle events until ``cond()`` holds; False at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        for hub in hubs:
-            hub.wait(0.02)
-    return cond()
-
-
-def acked(*hubs: Any) -> Callable[[], bool]:
-    """Every packet sent was acked: the server applied it (a subscribe: on every node)."""
-    return lambda: all(not hub._packet_callbacks for hub in hubs)
-
-
 @pytest.fixture
 def ftrack(cluster: Cluster) -> Iterator[Callable[[ServerProcess], Any]]:
     made: list[Any] = []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,52 +20,18 @@ ftrack_hub = pytest.importorskip("ftrack_api.event.hub")
 ftrack_base = pytest.importorskip("ftrack_api.event.base")
 ftrack_exc = pytest.importorskip("ftrack_api.exception")
 
+from tests.support.hubs import acked, pump  # noqa: E402
 from tests.support.proc import MS, ServerProcess  # noqa: E402
 
 pytestmark = pytest.mark.peers
 
 Event = ftrack_base.Event
-DEADLINE = 5000 * MS
-
-
-@pytest.fixture(scope="module")
-def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path_factory.mktemp("ftrack") / "data").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def make_hub(server: ServerProcess, user: str = "alice", key: str | None = None) -> Any:
     hub = ftrack_hub.EventHub(server.url, user, key or server.secret)
     hub._auto_reconnect_delay = 0.2  # the default 10 s would only slow the restart test
     return hub
-
-
-def pump(hubs: list[Any], cond: Callable[[], bool], timeout: float = DEADLINE) -> bool:
-    """Let each hub handle events until ``cond()`` holds; False at the deadline."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        for hub in hubs:
-            hub.wait(0.02)
-    return cond()
-
-
-def acked(hub: Any) -> Callable[[], bool]:
-    """Every packet this hub sent has been acked: the server has processed them in order."""
-    return lambda: not hub._packet_callbacks
-
-
-@pytest.fixture
-def hubs(shared_server: ServerProcess) -> Iterator[list[Any]]:
-    made: list[Any] = []
-    yield made
-    for hub in made:
-        if hub.connected:
-            hub.disconnect()
 
 
 def connected_hub(server: ServerProcess, made: list[Any], user: str = "alice") -> Any:

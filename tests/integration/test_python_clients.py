@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 import socket
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -52,15 +51,6 @@ FLAVOURS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path_factory.mktemp("pyclients") / "data").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 @pytest.fixture(params=FLAVOURS, ids=lambda f: f.name)
 def flavour(request: pytest.FixtureRequest) -> Flavour:
     f: Flavour = request.param
@@ -71,8 +61,8 @@ def sid() -> str:
     return "py_" + uuid.uuid4().hex[:12]
 
 
-def test_create_fetch_and_list(shared: ServerProcess, flavour: Flavour) -> None:
-    ov = flavour.connect(shared)
+def test_create_fetch_and_list(shared_server: ServerProcess, flavour: Flavour) -> None:
+    ov = flavour.connect(shared_server)
     custom = sid()
     s = ov.create_session(custom_session_id=custom)
     assert s.id == custom
@@ -82,7 +72,7 @@ def test_create_fetch_and_list(shared: ServerProcess, flavour: Flavour) -> None:
     assert re.fullmatch(r"ses_[A-Z][0-9A-Za-z]{9}", generated.id)
     assert ov.get_session(custom) is s
 
-    other = flavour.connect(shared)  # a second client sees both after its initial fetch
+    other = flavour.connect(shared_server)  # a second client sees both after its initial fetch
     ids = {x.id for x in other.sessions}
     assert {custom, generated.id} <= ids
     assert other.session_count == len(other.sessions)
@@ -90,8 +80,8 @@ def test_create_fetch_and_list(shared: ServerProcess, flavour: Flavour) -> None:
     assert other.get_session(custom).created_at == s.created_at
 
 
-def test_create_session_errors(shared: ServerProcess, flavour: Flavour) -> None:
-    ov = flavour.connect(shared, initial_fetch=False)
+def test_create_session_errors(shared_server: ServerProcess, flavour: Flavour) -> None:
+    ov = flavour.connect(shared_server, initial_fetch=False)
     custom = sid()
     ov.create_session(custom_session_id=custom)
     with pytest.raises(flavour.lib.OpenViduSessionExistsError):
@@ -104,8 +94,8 @@ def test_create_session_errors(shared: ServerProcess, flavour: Flavour) -> None:
         ov.get_session("never_created")
 
 
-def test_connections(shared: ServerProcess, flavour: Flavour) -> None:
-    ov = flavour.connect(shared, initial_fetch=False)
+def test_connections(shared_server: ServerProcess, flavour: Flavour) -> None:
+    ov = flavour.connect(shared_server, initial_fetch=False)
     s = ov.create_session(custom_session_id=sid())
     c = s.create_webrtc_connection(
         role="MODERATOR",
@@ -140,8 +130,8 @@ def test_connections(shared: ServerProcess, flavour: Flavour) -> None:
         s.create_webrtc_connection(video_max_recv_bandwidth=-5)  # server 400
 
 
-def test_force_disconnect_pending(shared: ServerProcess, flavour: Flavour) -> None:
-    ov = flavour.connect(shared, initial_fetch=False)
+def test_force_disconnect_pending(shared_server: ServerProcess, flavour: Flavour) -> None:
+    ov = flavour.connect(shared_server, initial_fetch=False)
     s = ov.create_session(custom_session_id=sid())
     c = s.create_webrtc_connection()
     twin = s.create_webrtc_connection()
@@ -156,8 +146,8 @@ def test_force_disconnect_pending(shared: ServerProcess, flavour: Flavour) -> No
     assert twin.is_valid is False
 
 
-def test_signal_nobody_connected(shared: ServerProcess, flavour: Flavour) -> None:
-    ov = flavour.connect(shared, initial_fetch=False)
+def test_signal_nobody_connected(shared_server: ServerProcess, flavour: Flavour) -> None:
+    ov = flavour.connect(shared_server, initial_fetch=False)
     s = ov.create_session(custom_session_id=sid())
     c = s.create_webrtc_connection()
     with pytest.raises(flavour.lib.OpenViduConnectionDoesNotExistsError):
@@ -167,10 +157,10 @@ def test_signal_nobody_connected(shared: ServerProcess, flavour: Flavour) -> Non
     assert s.is_valid is False  # pyopenvidu's reaction to a 406
 
 
-def test_close(shared: ServerProcess, flavour: Flavour) -> None:
-    ov = flavour.connect(shared, initial_fetch=False)
+def test_close(shared_server: ServerProcess, flavour: Flavour) -> None:
+    ov = flavour.connect(shared_server, initial_fetch=False)
     s = ov.create_session(custom_session_id=sid())
-    other = flavour.connect(shared)
+    other = flavour.connect(shared_server)
     stale = other.get_session(s.id)
     s.close()
     assert s.is_valid is False
@@ -182,29 +172,29 @@ def test_close(shared: ServerProcess, flavour: Flavour) -> None:
         stale.create_webrtc_connection()  # the server answers 404
     assert stale.is_valid is False
     with pytest.raises(flavour.lib.OpenViduSessionDoesNotExistsError):
-        flavour.connect(shared).get_session(s.id).close()
+        flavour.connect(shared_server).get_session(s.id).close()
     stale2 = other  # refetch removes it
     assert stale2.fetch() is True
     assert s.id not in {x.id for x in stale2.sessions}
 
 
-def test_ipcam_rejected(shared: ServerProcess, flavour: Flavour) -> None:
-    ov = flavour.connect(shared, initial_fetch=False)
+def test_ipcam_rejected(shared_server: ServerProcess, flavour: Flavour) -> None:
+    ov = flavour.connect(shared_server, initial_fetch=False)
     s = ov.create_session(custom_session_id=sid())
     with pytest.raises(ValueError):  # vidhub has no IP-camera ingest: 400
         s.create_ipcam_connection("rtsp://127.0.0.1:8554/cam")
 
 
-def test_get_config(shared: ServerProcess, flavour: Flavour) -> None:
-    cfg = flavour.connect(shared, initial_fetch=False).get_config()
+def test_get_config(shared_server: ServerProcess, flavour: Flavour) -> None:
+    cfg = flavour.connect(shared_server, initial_fetch=False).get_config()
     assert cfg["VERSION"].startswith("2.32.")
-    assert cfg["OPENVIDU_PUBLICURL"] == shared.url
+    assert cfg["OPENVIDU_PUBLICURL"] == shared_server.url
     assert cfg["OPENVIDU_RECORDING"] is False
 
 
-def test_wrong_secret(shared: ServerProcess, flavour: Flavour) -> None:
+def test_wrong_secret(shared_server: ServerProcess, flavour: Flavour) -> None:
     with pytest.raises(requests.HTTPError) as info:
-        flavour.lib.OpenVidu(flavour.url_of(shared), "wrong")
+        flavour.lib.OpenVidu(flavour.url_of(shared_server), "wrong")
     assert info.value.response is not None and info.value.response.status_code == 401
 
 

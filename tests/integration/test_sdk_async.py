@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from collections.abc import Iterator
 
 import aiohttp
 import pytest
@@ -23,21 +22,12 @@ from vidhub.client.openvidu_errors import OpenViduStreamDoesNotExistsError
 TOKEN_RE = re.compile(r"^ws://127\.0\.0\.1:\d+\?sessionId=[\w-]+&token=tok_[A-Z][0-9A-Za-z]{15}$")
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path_factory.mktemp("asyncsdk") / "data").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 def sid() -> str:
     return "as_" + uuid.uuid4().hex[:12]
 
 
-async def test_sessions_and_connections(shared: ServerProcess) -> None:
-    async with AsyncOpenVidu(shared.url, shared.secret) as ov:
+async def test_sessions_and_connections(shared_server: ServerProcess) -> None:
+    async with AsyncOpenVidu(shared_server.url, shared_server.secret) as ov:
         custom = sid()
         s = await ov.create_session(custom_session_id=custom)
         assert ov.get_session(custom) is s
@@ -60,7 +50,9 @@ async def test_sessions_and_connections(shared: ServerProcess) -> None:
         with pytest.raises(OpenViduConnectionDoesNotExistsError):
             await s.signal("signal:x", "y")  # nobody connected: 406
 
-        async with AsyncOpenVidu(shared.url + "/openvidu/api/", shared.secret) as other:
+        async with AsyncOpenVidu(
+            shared_server.url + "/openvidu/api/", shared_server.secret
+        ) as other:
             assert custom in {x.id for x in other.sessions}
             assert await other.fetch() is False
             cfg = await other.get_config()
@@ -75,8 +67,8 @@ async def test_sessions_and_connections(shared: ServerProcess) -> None:
             ov.get_session(s2.id)
 
 
-async def test_errors_after_close(shared: ServerProcess) -> None:
-    ov = AsyncOpenVidu(shared.url, shared.secret, initial_fetch=False)
+async def test_errors_after_close(shared_server: ServerProcess) -> None:
+    ov = AsyncOpenVidu(shared_server.url, shared_server.secret, initial_fetch=False)
     try:
         s = await ov.create_session(custom_session_id=sid())
         c = await s.create_webrtc_connection()
@@ -94,8 +86,8 @@ async def test_errors_after_close(shared: ServerProcess) -> None:
         await ov.close()  # idempotent
 
 
-async def test_unpublish_unknown(shared: ServerProcess) -> None:
-    async with AsyncOpenVidu(shared.url, shared.secret, initial_fetch=False) as ov:
+async def test_unpublish_unknown(shared_server: ServerProcess) -> None:
+    async with AsyncOpenVidu(shared_server.url, shared_server.secret, initial_fetch=False) as ov:
         s = await ov.create_session(custom_session_id=sid())
         pub = OpenViduPublisher(ov._http, s.id, {"streamId": "str_CAM_Abcd_con_X", "createdAt": 0})
         with pytest.raises(OpenViduStreamDoesNotExistsError):
@@ -105,9 +97,9 @@ async def test_unpublish_unknown(shared: ServerProcess) -> None:
             await gone.force_unpublish()
 
 
-async def test_wrong_secret_and_timeout(shared: ServerProcess) -> None:
+async def test_wrong_secret_and_timeout(shared_server: ServerProcess) -> None:
     with pytest.raises(aiohttp.ClientResponseError) as info:
-        async with AsyncOpenVidu(shared.url, "wrong"):
+        async with AsyncOpenVidu(shared_server.url, "wrong"):
             pass
     assert info.value.status == 401
 

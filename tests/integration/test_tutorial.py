@@ -22,19 +22,12 @@ from tests.support.proc import ServerProcess, free_port, wait_http
 TOKEN_RE = r"^ws://127\.0\.0\.1:\d+\?sessionId={sid}&token=tok_[A-Z][0-9A-Za-z]{{15}}$"
 
 
-@pytest.fixture(scope="module")
-def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    srv = ServerProcess(tmp_path_factory.mktemp("tutorial") / "data").start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-
-
 @pytest.fixture
-def flask_app(shared: ServerProcess) -> Iterator[str]:
+def flask_app(shared_server: ServerProcess) -> Iterator[str]:
     """The Flask tutorial on a loopback port, in a thread; yields its base URL."""
-    httpd = make_server("127.0.0.1", 0, make_app(shared.url + "/", shared.secret), threaded=True)
+    httpd = make_server(
+        "127.0.0.1", 0, make_app(shared_server.url + "/", shared_server.secret), threaded=True
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -76,8 +69,8 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def app_server(shared: ServerProcess, tmp_path: Path) -> Iterator[str]:
-    proc, url = start_app_server(tmp_path, shared.url + "/", shared.secret)
+def app_server(shared_server: ServerProcess, tmp_path: Path) -> Iterator[str]:
+    proc, url = start_app_server(tmp_path, shared_server.url + "/", shared_server.secret)
     try:
         yield url
     finally:
@@ -100,7 +93,7 @@ def app_server_factory(tmp_path: Path) -> Iterator[Callable[[str, str], str]]:
             stop(p)
 
 
-def tutorial_flow(base: str, shared: ServerProcess, custom: str) -> None:
+def tutorial_flow(base: str, shared_server: ServerProcess, custom: str) -> None:
     """What the tutorial's frontend does: init a session, then get a token for it."""
     # a generated session id, with and without a body
     r = requests.post(base + "/api/sessions", json={}, timeout=10)
@@ -123,7 +116,7 @@ def tutorial_flow(base: str, shared: ServerProcess, custom: str) -> None:
     assert r2.status_code == 200 and r2.text != r.text
     # both tokens are pending connections of the session on the server
     conns = requests.get(
-        f"{shared.api}/sessions/{custom}/connection", auth=shared.auth, timeout=10
+        f"{shared_server.api}/sessions/{custom}/connection", auth=shared_server.auth, timeout=10
     ).json()
     tokens = {c["token"]: c for c in conns["content"]}
     assert set(tokens) >= {r.text, r2.text}
@@ -131,12 +124,12 @@ def tutorial_flow(base: str, shared: ServerProcess, custom: str) -> None:
     assert tokens[r2.text]["serverData"] == "viewer"
 
 
-def test_flask_tutorial_against_vidhub(flask_app: str, shared: ServerProcess) -> None:
-    tutorial_flow(flask_app, shared, "tutorialFlask")
+def test_flask_tutorial_against_vidhub(flask_app: str, shared_server: ServerProcess) -> None:
+    tutorial_flow(flask_app, shared_server, "tutorialFlask")
 
 
-def test_app_server_against_vidhub(app_server: str, shared: ServerProcess) -> None:
-    tutorial_flow(app_server, shared, "tutorialAppServer")
+def test_app_server_against_vidhub(app_server: str, shared_server: ServerProcess) -> None:
+    tutorial_flow(app_server, shared_server, "tutorialAppServer")
     r = requests.options(
         app_server + "/api/sessions",
         headers={"Origin": "http://example.test", "Access-Control-Request-Method": "POST"},
@@ -145,16 +138,18 @@ def test_app_server_against_vidhub(app_server: str, shared: ServerProcess) -> No
     assert r.status_code == 200 and r.headers["Access-Control-Allow-Origin"] == "*"
 
 
-def test_builtin_app_endpoints(shared: ServerProcess) -> None:
-    tutorial_flow(shared.url, shared, "tutorialBuiltin")
+def test_builtin_app_endpoints(shared_server: ServerProcess) -> None:
+    tutorial_flow(shared_server.url, shared_server, "tutorialBuiltin")
 
 
 @pytest.mark.parametrize("where", ["app-server", "builtin"])
 def test_errors_reach_the_caller(
-    where: str, shared: ServerProcess, app_server_factory: Callable[[str, str], str]
+    where: str, shared_server: ServerProcess, app_server_factory: Callable[[str, str], str]
 ) -> None:
     base = (
-        app_server_factory(shared.url + "/", shared.secret) if where == "app-server" else shared.url
+        app_server_factory(shared_server.url + "/", shared_server.secret)
+        if where == "app-server"
+        else shared_server.url
     )
     r = requests.post(base + "/api/sessions/no_such_session/connections", json={}, timeout=10)
     assert r.status_code == 404
@@ -170,14 +165,14 @@ def test_errors_reach_the_caller(
 
 
 def test_app_server_upstream_auth_and_outage(
-    shared: ServerProcess, app_server_factory: Callable[[str, str], str]
+    shared_server: ServerProcess, app_server_factory: Callable[[str, str], str]
 ) -> None:
-    wrong = app_server_factory(shared.url + "/", "not-the-secret")
+    wrong = app_server_factory(shared_server.url + "/", "not-the-secret")
     r = requests.post(wrong + "/api/sessions", json={}, timeout=10)
     assert r.status_code == 401 and r.json()["status"] == 401
     r = requests.post(wrong + "/api/sessions/any/connections", json={}, timeout=10)
     assert r.status_code == 401
 
-    dead = app_server_factory(f"http://127.0.0.1:{free_port()}/", shared.secret)
+    dead = app_server_factory(f"http://127.0.0.1:{free_port()}/", shared_server.secret)
     r = requests.post(dead + "/api/sessions", json={}, timeout=10)
     assert r.status_code == 502 and "unreachable" in r.json()["message"]

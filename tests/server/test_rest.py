@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.support.shapes import PENDING_CONNECTION_KEYS, SESSION_KEYS
 from vidhub.clock import ManualClock
 from vidhub.config import Config
 from vidhub.server.app import make_app
@@ -315,47 +316,6 @@ async def test_config_endpoints(client: Any) -> None:
 
 
 # -- shapes ------------------------------------------------------------------------------------
-SESSION_KEYS = [
-    "id",
-    "object",
-    "sessionId",
-    "createdAt",
-    "recording",
-    "broadcasting",
-    "mediaMode",
-    "recordingMode",
-    "defaultRecordingProperties",
-    "customSessionId",
-    "forcedVideoCodec",
-    "allowTranscoding",
-    "connections",
-]
-PENDING_KEYS = [
-    "id",
-    "object",
-    "status",
-    "connectionId",
-    "sessionId",
-    "createdAt",
-    "type",
-    "record",
-    "role",
-    "kurentoOptions",
-    "customIceServers",
-    "rtspUri",
-    "adaptativeBitrate",
-    "onlyPlayWithSubscribers",
-    "networkCache",
-    "serverData",
-    "token",
-    "activeAt",
-    "location",
-    "ip",
-    "platform",
-    "clientData",
-    "publishers",
-    "subscribers",
-]
 
 
 async def test_session_and_connection_shapes(client: Any, clock: ManualClock) -> None:
@@ -367,7 +327,7 @@ async def test_session_and_connection_shapes(client: Any, clock: ManualClock) ->
     assert generated["customSessionId"] == ""
 
     c = await connection(client, "shape", data="srv")
-    assert list(c) == PENDING_KEYS
+    assert list(c) == PENDING_CONNECTION_KEYS
     assert (c["status"], c["type"], c["role"], c["record"], c["serverData"]) == (
         "pending",
         "WEBRTC",
@@ -375,7 +335,7 @@ async def test_session_and_connection_shapes(client: Any, clock: ManualClock) ->
         True,
         "srv",
     )
-    assert all(c[k] is None for k in PENDING_KEYS[-7:] if k != "token")
+    assert all(c[k] is None for k in PENDING_CONNECTION_KEYS[-7:] if k != "token")
     assert c["customIceServers"] == []
 
     # sessions list active connections by default, pending ones on request
