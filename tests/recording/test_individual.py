@@ -21,13 +21,16 @@ from tests.recording.media import probe, read_zip, wait_media_flowing
 from tests.support.proc import MS
 from vidhub.client import Participant
 from vidhub.config import Config
+from vidhub.core.events import ServerEvent
 from vidhub.server.app import make_app
+from vidhub.server.keys import EVENTS
 from vidhub.store import MemoryStore
 
 API = "/openvidu/api"
 WAIT = 10_000 * MS
 #: Seconds of media each test records.
 RECORD_S = 2.0
+INDIVIDUAL = {"outputMode": "INDIVIDUAL"}
 
 
 @pytest.fixture
@@ -169,3 +172,85 @@ async def test_files_need_credentials_unless_public(api: TestClient[Any, Any]) -
     assert r.status == 401
     assert (await api.get("/openvidu/recordings/x/x.zip")).status == 404
     assert (await api.get("/openvidu/recordings/x/..%2F..%2Fetc")).status == 404
+
+
+class Events:
+    """recordingStatusChanged and sessionDestroyed events, waited on by condition."""
+
+    def __init__(self, api: TestClient[Any, Any]) -> None:
+        self.seen: list[dict[str, Any]] = []
+        self._changed = asyncio.Event()
+        api.server.app[EVENTS].subscribe(self._on)
+
+    def _on(self, ev: ServerEvent) -> None:
+        if ev.name in ("recordingStatusChanged", "sessionDestroyed"):
+            self.seen.append(ev.to_webhook_json())
+            self._changed.set()
+
+    async def until(self, event: str, **match: Any) -> dict[str, Any]:
+        async def wait() -> dict[str, Any]:
+            while True:
+                for e in self.seen:
+                    if e["event"] == event and all(e.get(k) == v for k, v in match.items()):
+                        return e
+                self._changed.clear()
+                await self._changed.wait()
+
+        return await asyncio.wait_for(wait(), WAIT)
+
+
+async def test_always_mode_starts_on_publish_and_autostop_closes_the_empty_session(
+    api: TestClient[Any, Any],
+) -> None:
+    events = Events(api)
+    bot = await _publisher(
+        api,
+        "A1",
+        recordingMode="ALWAYS",
+        defaultRecordingProperties={"outputMode": "INDIVIDUAL", "name": "auto"},
+    )
+    started = await events.until("recordingStatusChanged", status="started")
+    assert (started["id"], started["name"], started["outputMode"]) == ("A1", "auto", "INDIVIDUAL")
+    assert "reason" not in started
+    await asyncio.sleep(1.0)  # some media to record
+    await bot.leave()
+    # the session outlives its last participant for the autostop countdown (1 s here)
+    assert (await api.get(f"{API}/sessions/A1")).status == 200
+    stopped = await events.until("recordingStatusChanged", status="stopped")
+    assert stopped["reason"] == "automaticStop"
+    ready = await events.until("recordingStatusChanged", status="ready")
+    assert ready["size"] > 0 and ready["duration"] > 1.0
+    destroyed = await events.until("sessionDestroyed")
+    assert destroyed["reason"] == "automaticStop"
+    statuses = [e["status"] for e in events.seen if e["event"] == "recordingStatusChanged"]
+    assert statuses == ["started", "stopped", "ready"]
+    rec = await (await api.get(f"{API}/recordings/A1")).json()
+    assert rec["status"] == "ready" and rec["url"].endswith("/openvidu/recordings/A1/auto.zip")
+    meta, files = read_zip(await _download(api, rec["url"]))
+    assert len(meta["files"]) == 1 and len(files) == 1
+
+
+async def test_deleting_the_session_stops_its_recording(api: TestClient[Any, Any]) -> None:
+    events = Events(api)
+    bot = await _publisher(api, "D1")
+    try:
+        r = await api.post(
+            f"{API}/recordings/start", json={"session": "D1", "outputMode": "INDIVIDUAL"}
+        )
+        assert r.status == 200
+        assert (await api.delete(f"{API}/sessions/D1")).status == 204
+        stopped = await events.until("recordingStatusChanged", status="stopped")
+        assert stopped["reason"] == "sessionClosedByServer"
+        await events.until("recordingStatusChanged", status="ready")
+    finally:
+        await bot.leave()
+    # a new recording of a re-created session gets the next id
+    bot = await _publisher(api, "D1")
+    try:
+        r = await api.post(
+            f"{API}/recordings/start", json={"session": "D1", "outputMode": "INDIVIDUAL"}
+        )
+        assert (await r.json())["id"] == "D1~1"
+        assert (await api.post(f"{API}/recordings/stop/D1~1")).status == 200
+    finally:
+        await bot.leave()
