@@ -17,17 +17,18 @@ __all__ = ["salvage_stream_file"]
 log = logging.getLogger(__name__)
 
 
-def salvage_stream_file(path: Path) -> tuple[int, str | None]:
+def salvage_stream_file(path: Path) -> tuple[int, float, str | None]:
     """Make ``path`` a finished file from ``path.part`` if needed.
 
     Returns:
-        (size of the final file, None) when it exists or was rebuilt; (0, reason) otherwise.
+        (size, duration in seconds, None) when the final file exists or was rebuilt;
+        (0, 0.0, reason) otherwise.
     """
     if path.is_file():
-        return path.stat().st_size, None
+        return path.stat().st_size, _duration(path), None
     part = path.with_name(path.name + ".part")
     if not part.is_file():
-        return 0, "the stream file is missing"
+        return 0, 0.0, "the stream file is missing"
     import av
 
     tmp = path.with_name(path.name + ".salvage")
@@ -46,11 +47,21 @@ def salvage_stream_file(path: Path) -> tuple[int, str | None]:
     except Exception as exc:  # FFmpeg's errors for truncated input, or I/O errors
         if packets == 0:
             tmp.unlink(missing_ok=True)
-            return 0, f"the interrupted file is unreadable: {exc}"
+            return 0, 0.0, f"the interrupted file is unreadable: {exc}"
         log.info("salvaged %d packets of %s before: %s", packets, part, exc)
     if packets == 0:
         tmp.unlink(missing_ok=True)
-        return 0, "the interrupted file holds no media"
+        return 0, 0.0, "the interrupted file holds no media"
     os.replace(tmp, path)
     part.unlink(missing_ok=True)
-    return path.stat().st_size, None
+    return path.stat().st_size, _duration(path), None
+
+
+def _duration(path: Path) -> float:
+    import av
+
+    try:
+        with av.open(str(path)) as c:
+            return (c.duration or 0) / 1e6
+    except Exception:  # unreadable: the size still tells the operator something
+        return 0.0

@@ -209,14 +209,19 @@ class RecordingService:
         """A recording interrupted by a crash: salvage what reached the disk, or fail it."""
         folder = self.disk.folder(rec.id)
         ok = not rec.composed and bool(rec.files)
+        longest = 0.0
         for f in rec.files:
-            size, err = await asyncio.to_thread(salvage_stream_file, folder / f.name)
+            size, duration, err = await asyncio.to_thread(salvage_stream_file, folder / f.name)
             f.size = size
             if err is not None:
                 f.error = err
                 ok = ok and rec.properties.ignore_failed_streams
-            f.end_time_offset = max(f.end_time_offset, f.start_time_offset)
-        rec.stopped_at = rec.stopped_at or rec.created_at
+            if f.end_time_offset <= f.start_time_offset:
+                f.end_time_offset = f.start_time_offset + round(duration * 1000)
+            longest = max(longest, f.end_time_offset / 1000)
+        if rec.status != "stopped":
+            rec.duration = round(longest, 3)
+        rec.stopped_at = rec.stopped_at or rec.created_at + round(rec.duration * 1000)
         rec.reason = rec.reason or "openviduServerStopped"
         if ok:
             try:

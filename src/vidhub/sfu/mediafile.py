@@ -10,9 +10,12 @@ video keyframe arrives (or :data:`HOLD_S` of audio piles up, or the file is clos
 header is written and the held frames follow.
 
 The file is written as ``<name>.part`` and renamed to its final name only after the muxer
-closed cleanly, so a crash never leaves a file that looks finished. Any I/O or FFmpeg error
-(disk full, unwritable directory) stops the writer and is reported in :class:`FileResult`;
-it never raises into the event loop.
+closed cleanly, so a crash never leaves a file that looks finished. The muxer writes in
+one-second clusters (WebM) or fragments (MP4) and hands each packet to the OS at once, so a
+killed server leaves a ``.part`` that :mod:`vidhub.recording.salvage` can finish.
+
+Any I/O or FFmpeg error (disk full, unwritable directory) stops the writer and is reported
+in :class:`FileResult`; it never raises into the event loop.
 """
 
 from __future__ import annotations
@@ -75,6 +78,13 @@ class _Item:
 
 
 _CLOSE = object()
+
+#: Muxer options that keep a killed file readable up to its last second: WebM clusters of
+#: at most one second, fragmented MP4, and each packet handed to the OS as it is muxed.
+_CRASH_SAFE = {
+    "webm": {"cluster_time_limit": "1000", "flush_packets": "1"},
+    "mp4": {"movflags": "frag_keyframe+empty_moov+default_base_moof", "flush_packets": "1"},
+}
 
 
 class MediaFileWriter:
@@ -183,7 +193,9 @@ class _MuxState:
 
         self.w.part.parent.mkdir(parents=True, exist_ok=True)
         fmt = "mp4" if self.w.path.suffix == ".mp4" else "webm"
-        self.container = av.open(str(self.w.part), "w", format=fmt)
+        self.container = av.open(
+            str(self.w.part), "w", format=fmt, container_options=_CRASH_SAFE[fmt]
+        )
         if self.w._video_codec is not None:
             vs = self.container.add_stream(_MUX_NAMES[self.w._video_codec], rate=30)
             vs.width, vs.height = self.size

@@ -1,0 +1,55 @@
+// With a participant publishing in <sessionId>, record it with the real openvidu-node-client:
+// start (INDIVIDUAL), the error cases, wait <ms>, stop, get, list; print one "RESULT <json>".
+// Driven by tests/recording/test_node_recording.py.
+//
+// usage: node recording_scenario.js <server-url> <secret> <node_modules dir> <sessionId> <ms>
+'use strict';
+
+const path = require('path');
+const [url, secret, modules, sessionId, ms] = process.argv.slice(2);
+const { OpenVidu, Recording } = require(path.join(modules, 'openvidu-node-client'));
+
+async function status(promise) {
+  try {
+    await promise;
+    return 'ok';
+  } catch (err) {
+    return err.message;
+  }
+}
+
+function view(r) {
+  return {
+    id: r.id, name: r.properties.name, sessionId: r.sessionId, createdAt: r.createdAt,
+    size: r.size, duration: r.duration, url: r.url, status: r.status,
+    outputMode: r.properties.outputMode, hasAudio: r.properties.hasAudio,
+    hasVideo: r.properties.hasVideo,
+  };
+}
+
+async function main() {
+  const out = {};
+  const ov = new OpenVidu(url, secret);
+  ov.enableProdMode();
+  out.startUnknown = await status(ov.startRecording('noSuchSession'));
+  const started = await ov.startRecording(sessionId, {
+    name: 'nodeRec', outputMode: Recording.OutputMode.INDIVIDUAL,
+  });
+  out.started = view(started);
+  await ov.fetch();
+  out.sessionRecording = ov.activeSessions.find((s) => s.sessionId === sessionId).recording;
+  out.startAgain = await status(ov.startRecording(sessionId));
+  out.deleteWhileStarted = await status(ov.deleteRecording(started.id));
+  out.stopUnknown = await status(ov.stopRecording('nope'));
+  await new Promise((resolve) => setTimeout(resolve, Number(ms))); // the recording's length
+  out.stopped = view(await ov.stopRecording(started.id));
+  out.stopAgain = await status(ov.stopRecording(started.id));
+  out.got = view(await ov.getRecording(started.id));
+  out.listed = (await ov.listRecordings()).map((r) => r.id);
+  process.stdout.write('RESULT ' + JSON.stringify(out) + '\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(String(err && err.stack ? err.stack : err));
+  process.exit(1);
+});
