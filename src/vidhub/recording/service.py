@@ -637,7 +637,7 @@ def _zip_json(rec: Recording) -> dict[str, Any]:
         "id": rec.id,
         "name": rec.name,
         "sessionId": rec.session_id,
-        "files": [f.metadata_json() for f in rec.files if f.error is None],
+        "files": [f.metadata_json() for f in rec.files if f.error is None and f.size > 0],
     }
 
 

@@ -53,7 +53,8 @@ def opus_head(channels: int = 2, pre_skip: int = 312, rate: int = 48000) -> byte
 
 @dataclass(frozen=True, slots=True)
 class FileResult:
-    """What one finished file holds. ``error`` is None when it was closed cleanly."""
+    """What one finished file holds. ``error`` is None when it was closed cleanly; a stream
+    that never delivered a frame leaves no file (``size`` 0) and no error."""
 
     path: str
     size: int
@@ -138,6 +139,8 @@ class MediaFileWriter:
     def _run(self) -> None:
         state = _MuxState(self)
         try:
+            # Fail at once on an unusable directory, not at the first frame.
+            self.part.parent.mkdir(parents=True, exist_ok=True)
             while True:
                 item = self._queue.get()
                 if item is _CLOSE:
@@ -242,8 +245,7 @@ class _MuxState:
         if self.container is None and self.held:
             self._open()
         if self.container is None:
-            self.error = "no media was received"
-            return
+            return  # no media arrived: no file (size 0), which is not an error
         self.container.close()
         self.container = None
         os.replace(self.w.part, self.w.path)
