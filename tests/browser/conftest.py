@@ -6,47 +6,24 @@ In CI (``CI=true``) a missing browser or npm peer is a failure, never a skip.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from tests.browser.chromium import BUNDLE, Chromium, missing_browser_deps
-from tests.support.proc import ServerProcess
+from tests.browser.chromium import BUNDLE, Chromium
+from tests.support.browser import require_browser
+from tests.support.browser import vidhub as vidhub
 
 PAGE = Path(__file__).resolve().parent / "page"
-
-
-def _require_browser() -> None:
-    why = missing_browser_deps()
-    if why is None:
-        return
-    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-        pytest.fail(f"browser tests cannot run in CI: {why}")
-    pytest.skip(f"browser tests skipped: {why}")
-
-
-@pytest.fixture
-def vidhub(tmp_path: Path) -> Iterator[ServerProcess]:
-    """``vidhub serve`` on 127.0.0.1 (media bound to 127.0.0.1 too)."""
-    _require_browser()
-    srv = ServerProcess(
-        tmp_path / "data", extra_env={"VIDHUB_ICE_HOST_ADDRESSES": "127.0.0.1"}
-    ).start()
-    try:
-        yield srv
-    finally:
-        srv.stop()
-        if os.environ.get("VIDHUB_TEST_SHOW_LOGS"):
-            print(srv.log())
 
 
 @pytest.fixture
 async def page_url() -> AsyncIterator[str]:
     """The test page and the openvidu-browser bundle (from node_modules), on loopback."""
-    _require_browser()
+    require_browser()
 
     async def bundle(request: web.Request) -> web.FileResponse:
         return web.FileResponse(BUNDLE)
@@ -68,7 +45,7 @@ async def page_url() -> AsyncIterator[str]:
 
 @pytest.fixture
 async def chromium(tmp_path: Path) -> AsyncIterator[Chromium]:
-    _require_browser()
+    require_browser()
     driver = await Chromium(tmp_path / "chromium.log").start()
     try:
         yield driver
