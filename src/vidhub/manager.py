@@ -27,6 +27,7 @@ from typing import Any
 
 from vidhub import ids
 from vidhub.clock import Clock
+from vidhub.cluster.placement import LocalPlacement, Placement
 from vidhub.core import lifecycle
 from vidhub.core.events import EventBus
 from vidhub.core.live import LiveGateway
@@ -44,6 +45,7 @@ from vidhub.errors import (
     BadRequest,
     ConnectionNotFound,
     NotAcceptable,
+    Overloaded,
     SessionNotFound,
     TokenInvalid,
 )
@@ -419,12 +421,21 @@ class SessionLedger:
 
     async def recover_after_restart(self) -> list[Connection]:
         """Drop connections that were active on this node before it restarted."""
-        gone = await self.store.deactivate_node(self.node_id)
+        return await self.drop_node(self.node_id, "openviduServerStopped")
+
+    async def drop_node(self, node_id: str | None, reason: str) -> list[Connection]:
+        """Drop every connection active on ``node_id`` (a restart, or a crash noticed by
+        another node), emitting their departures with ``reason``. Returns them.
+
+        The store removes them atomically, so two nodes doing this at once (a restarted node
+        and the survivor that noticed it die) report each departure once.
+        """
+        gone = await self.store.deactivate_node(node_id)
         now = self.clock.now_ms()
         for c in gone:
             session = await self.store.get_session(c.session_id)
             if session is not None:
-                await self._emit_left(session, c, now, "openviduServerStopped")
+                await self._emit_left(session, c, now, reason)
         return gone
 
 
@@ -436,9 +447,13 @@ class SessionManager:
         live: how to reach connected participants (rooms, or the cluster relay).
     """
 
-    def __init__(self, ledger: SessionLedger, live: LiveGateway) -> None:
+    def __init__(
+        self, ledger: SessionLedger, live: LiveGateway, placement: Placement | None = None
+    ) -> None:
         self.ledger = ledger
         self.live = live
+        #: which node hosts each session (one node: this one)
+        self.placement: Placement = placement or LocalPlacement()
 
     @property
     def store(self) -> Store:
@@ -454,8 +469,14 @@ class SessionManager:
 
     # -- records only ----------------------------------------------------------------------
     async def create_session(self, props: SessionProperties) -> Session:
-        """``POST /openvidu/api/sessions`` (see :meth:`SessionLedger.create_session`)."""
-        return await self.ledger.create_session(props)
+        """``POST /openvidu/api/sessions`` (see :meth:`SessionLedger.create_session`); in a
+        cluster, the session is placed on the lightest live node."""
+        session = await self.ledger.create_session(props)
+        try:
+            await self.placement.place(session.id)
+        except Overloaded:
+            log.warning("session %s created unplaced (cluster bus unreachable)", session.id)
+        return session
 
     async def get_session(self, session_id: str) -> SessionView:
         """``GET /sessions/{id}``. Raises SessionNotFound."""
@@ -468,8 +489,13 @@ class SessionManager:
     async def create_connection(
         self, session_id: str, props: ConnectionProperties, ws_base: str
     ) -> Connection:
-        """``POST /sessions/{id}/connection`` (see :meth:`SessionLedger.create_connection`)."""
-        return await self.ledger.create_connection(session_id, props, ws_base)
+        """``POST /sessions/{id}/connection`` (see :meth:`SessionLedger.create_connection`).
+
+        In a cluster the token carries the URL of the node hosting the session, whichever
+        node was asked; ``ws_base`` (this node as the caller reached it) otherwise.
+        """
+        base = await self.placement.ws_base(session_id, ws_base)
+        return await self.ledger.create_connection(session_id, props, base)
 
     async def get_connection(self, session_id: str, conn_id: str) -> Connection:
         """Raises SessionNotFound (400 at the REST edge) or ConnectionNotFound."""
@@ -498,6 +524,40 @@ class SessionManager:
                 if c.active:
                     await self._evict(session_id, c.id, reason)
             await self.ledger.destroy(view, reason)
+
+    async def end_node(self, node_id: str, reason: str = "nodeCrashed") -> list[str]:
+        """A node died: end the sessions it hosted and drop the connections it served.
+
+        Sessions hosted by ``node_id`` (placed there, or unplaced with all their active
+        connections there) are closed with ``reason``: participants on other nodes are
+        evicted, every active one gets participantLeft, then sessionDestroyed. Connections
+        the dead node served in sessions hosted elsewhere leave with ``reason``; such a
+        session left with nobody closes as after a last leave. Returns the ended sessions.
+        """
+        views = await self.ledger.list_sessions()
+        hosts = await self.placement.hosts([v.session.id for v in views])
+        ended: list[str] = []
+        for view, host in zip(views, hosts, strict=True):
+            if host is None:
+                nodes = {c.node_id for c in view.connections if c.active}
+                host = nodes.pop() if len(nodes) == 1 else None
+            if host != node_id:
+                continue
+            try:
+                await self.close_session(view.session.id, reason)
+            except SessionNotFound:
+                continue
+            ended.append(view.session.id)
+        touched = {c.session_id for c in await self.ledger.drop_node(node_id, reason)}
+        for session_id in touched:
+            async with self.ledger.locked(session_id):
+                try:
+                    view = await self.ledger.get_session(session_id)
+                except SessionNotFound:
+                    continue
+                if not view.active and not self.ledger.holds_session(session_id):
+                    await self.ledger.destroy(view, "lastParticipantLeft")
+        return ended
 
     async def delete_connection(self, session_id: str, conn_id: str) -> None:
         """``DELETE /sessions/{id}/connection/{cid}``: revoke a token or evict a participant."""

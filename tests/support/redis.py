@@ -1,6 +1,7 @@
 """A real ``redis-server`` on a free loopback port, for the Redis engine's tests.
 
-Nothing is persisted (``--save "" --appendonly no``) and the server runs in a temporary
+Nothing is persisted (``--save "" --appendonly no``; ``persistent=True`` turns the append-only
+file on, so data survives a restart) and the server runs in a temporary
 directory; the process is stopped by its PID. Without a ``redis-server`` on ``PATH`` the
 tests that need one are skipped with the reason, except under ``CI=true``, where a missing
 dependency is a failure (``make test-deps`` installs Debian's ``redis-server``).
@@ -38,11 +39,13 @@ def redis_server_binary() -> str:
 class RedisServer:
     """One ``redis-server`` process bound to 127.0.0.1 on a free port."""
 
-    def __init__(self, workdir: Path, binary: str) -> None:
+    def __init__(self, workdir: Path, binary: str, *, persistent: bool = False) -> None:
         self.workdir = workdir
         self.binary = binary
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        #: ``appendonly yes``: the data survives a :meth:`restart`
+        self.persistent = persistent
 
     @property
     def url(self) -> str:
@@ -65,7 +68,7 @@ class RedisServer:
                 "--save",
                 "",
                 "--appendonly",
-                "no",
+                "yes" if self.persistent else "no",
                 "--dir",
                 str(self.workdir),
             ],
@@ -106,15 +109,20 @@ class RedisServer:
         stop_process(self.proc)
         self.proc = None
 
+    def restart(self, timeout: float = 10.0) -> None:
+        """Stop and start again on the same port (what clients see as a Redis restart)."""
+        self.stop()
+        self.start(timeout)
+
     def log(self) -> str:
         path = self.workdir / "redis.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
 
 @contextmanager
-def running_redis(workdir: Path) -> Iterator[RedisServer]:
+def running_redis(workdir: Path, *, persistent: bool = False) -> Iterator[RedisServer]:
     """A started :class:`RedisServer` for the ``with`` block (skips without the binary)."""
-    srv = RedisServer(workdir, redis_server_binary()).start()
+    srv = RedisServer(workdir, redis_server_binary(), persistent=persistent).start()
     try:
         yield srv
     finally:

@@ -70,6 +70,17 @@ class Rooms:
     def room(self, session_id: str) -> Room | None:
         return self._rooms.get(session_id)
 
+    def load(self) -> tuple[int, int]:
+        """This node's media load, heartbeated to the cluster for session placement: streams
+        published here, and RTP packets forwarded so far (by routers that count them)."""
+        publishers = packets = 0
+        for room in self._rooms.values():
+            publishers += sum(1 for p in room.participants.values() if p.stream is not None)
+            stats = getattr(room.router, "stats", None)
+            if stats is not None:
+                packets += sum(c.packets_out for c in stats().consumers)
+        return publishers, packets
+
     def participant(self, session_id: str, connection_id: str) -> LiveParticipant | None:
         room = self._rooms.get(session_id)
         return room.participants.get(connection_id) if room else None

@@ -13,19 +13,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from aiohttp import web
 
 from vidhub.broker.base import Broker
+from vidhub.broker.presence import Presence
 from vidhub.clock import Clock, SystemClock
 from vidhub.cluster import ClusterGateway
+from vidhub.cluster.directory import NodeDirectory
+from vidhub.cluster.placement import ClusterPlacement
 from vidhub.config import Config, ConfigError, is_loopback_host
-from vidhub.core.events import EventBus
+from vidhub.core.events import EventBus, ServerEvent
 from vidhub.core.live import LiveGateway
 from vidhub.core.store import Store
 from vidhub.hub import HubBridge
 from vidhub.manager import SessionLedger, SessionManager
+from vidhub.protocol.cluster import NodeInfo
 from vidhub.protocol.openvidu_rest import parse_ice_servers
 from vidhub.rooms import Rooms, RouterFactory, sfu_router_factory
 from vidhub.server import appserver, signalling
@@ -94,10 +100,19 @@ def make_router_factory(cfg: Config) -> RouterFactory:
 
 
 async def health(request: web.Request) -> web.Response:
-    """``GET /health``: 200 once the store is loaded and the server can serve, else 503."""
+    """``GET /health``: 200 once the store is loaded and the server can serve, else 503
+    (``STARTING``, or ``DOWN`` with ``"redis": "unreachable"`` while a cluster node cannot
+    reach Redis)."""
+    directory = request.app.get(DIRECTORY)
+    if directory is not None and not directory.reachable:
+        return web.json_response({"status": "DOWN", "redis": "unreachable"}, status=503)
     if request.app[READY].get("ready"):
         return web.json_response({"status": "UP"})
     return web.json_response({"status": "STARTING"}, status=503)
+
+
+#: The node directory of a cluster node (absent on a single node).
+DIRECTORY = web.AppKey("node_directory", NodeDirectory)
 
 
 def make_app(
@@ -143,7 +158,8 @@ def make_app(
         else None
     )
     live: LiveGateway = relay or rooms
-    manager = SessionManager(ledger, live)
+    cluster = _make_cluster(app, cfg, rooms) if broker is not None else None
+    manager = SessionManager(ledger, live, cluster.placement if cluster is not None else None)
     app[CONFIG] = cfg
     app[CLOCK] = the_clock
     app[EVENTS] = events
@@ -184,7 +200,7 @@ def make_app(
         appserver.add_app_routes(
             app, appserver.LocalBackend(manager, cfg.forced_video_codec, cfg.allow_transcoding)
         )
-    _setup_features(app, rooms, broker, relay)
+    _setup_features(app, rooms, broker, relay, cluster)
 
     # last: the server is ready only once every feature above has started
     app.cleanup_ctx.append(ready_ctx)
@@ -192,7 +208,11 @@ def make_app(
 
 
 def _setup_features(
-    app: web.Application, rooms: Rooms, broker: Broker | None, relay: ClusterGateway | None
+    app: web.Application,
+    rooms: Rooms,
+    broker: Broker | None,
+    relay: ClusterGateway | None,
+    cluster: _Cluster | None,
 ) -> None:
     """Mount the features that share the port: each adds its routes and cleanup contexts.
 
@@ -203,20 +223,75 @@ def _setup_features(
     setup_webhooks(app)
     signalling.setup_signalling(app, rooms)
     setup_recording(app)
-    if broker is not None and relay is not None:
-        _setup_cluster(app, broker, relay)
+    if broker is not None and relay is not None and cluster is not None:
+        _setup_cluster(app, broker, relay, cluster)
     setup_web(app)
 
 
-def _setup_cluster(app: web.Application, broker: Broker, gateway: ClusterGateway) -> None:
-    """On a shared Redis, start the broker, the relay and the hub bridge with the app."""
+@dataclass(frozen=True, slots=True)
+class _Cluster:
+    presence: Presence
+    directory: NodeDirectory
+    placement: ClusterPlacement
+
+
+def node_url(cfg: Config) -> str:
+    """The base URL this node heartbeats for its tokens: ``--public-url``, else the address
+    it listens on (empty when that is a wildcard address nobody can dial)."""
+    if cfg.public_url:
+        return cfg.public_url.rstrip("/")
+    if cfg.host in ("", "0.0.0.0", "::"):
+        return ""
+    host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    return f"{'https' if cfg.certfile else 'http'}://{host}:{cfg.port}"
+
+
+def _make_cluster(app: web.Application, cfg: Config, rooms: Rooms) -> _Cluster:
+    """Presence, heartbeats and placement on the shared Redis (started with the app)."""
+    from vidhub.broker.redis_presence import RedisPresence  # make_store checked the extra
+
+    presence = RedisPresence(cfg.redis_url)
+    url = node_url(cfg)
+    last = [time.monotonic(), 0]
+
+    def info() -> NodeInfo:
+        publishers, packets = rooms.load()
+        now = time.monotonic()
+        rate = int((packets - last[1]) / max(now - last[0], 1e-3)) if packets >= last[1] else 0
+        last[:] = [now, packets]
+        return NodeInfo(url, publishers, rate)
+
+    async def on_dead(node_id: str) -> None:
+        ended = await app[MANAGER].end_node(node_id, "nodeCrashed")
+        log.warning("node %s is gone: ended its %d session(s)", node_id, len(ended))
+
+    directory = NodeDirectory(presence, cfg.effective_node_id, info, on_dead)
+    return _Cluster(presence, directory, ClusterPlacement(presence, directory))
+
+
+def _setup_cluster(
+    app: web.Application, broker: Broker, gateway: ClusterGateway, cluster: _Cluster
+) -> None:
+    """On a shared Redis, start the broker, the relay, the hub bridge and the node directory
+    with the app; ``/health`` reports Redis while it is unreachable."""
     bridge = HubBridge(app[EVENTHUB].hub, broker, gateway.node_id)
+    app[DIRECTORY] = cluster.directory
+
+    async def forget_placement(event: ServerEvent) -> None:
+        if event.name == "sessionDestroyed" and event.session_id is not None:
+            await cluster.placement.forget(event.session_id)
+
+    app[EVENTS].subscribe(forget_placement)
 
     async def cluster_ctx(app: web.Application) -> AsyncIterator[None]:
         await broker.start()
         await gateway.start()
         await bridge.start()
+        await cluster.presence.start()
+        await cluster.directory.start()
         yield
+        await cluster.directory.close()
+        await cluster.presence.close()
         await bridge.close()
         await gateway.close()
         await broker.close()
