@@ -1,10 +1,9 @@
-"""``vidhub.client.EventHub`` against a running ``vidhub serve``: the ftrack scenarios, plus
+"""``vidhub.client.EventHub`` against a running ``vidhub serve``: what goes beyond the ftrack
+scenarios (which run on this client too, in tests/integration/test_ftrack_peer.py), plus
 vidhub's opt-in replay of events missed while reconnecting."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -140,32 +139,3 @@ def test_without_resume_missed_events_are_gone(
     listener.connect()
     assert pump([listener], acked(listener))
     assert pump([listener], lambda: bool(got), 300 * MS) is False
-
-
-def test_reconnects_after_server_restart(tmp_path: Path) -> None:
-    server = ServerProcess(tmp_path / "data").start()
-    made: list[EventHub] = []
-    try:
-        listener = connected(server, made)
-        publisher = connected(server, made, "bob")
-        got: list[Event] = []
-        listener.subscribe("topic=cli.restart", got.append)
-        assert pump([listener], acked(listener))
-        server.restart()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and not (listener.connected and publisher.connected):
-            listener.wait(0.05)
-        assert listener.connected and publisher.connected
-        assert pump([listener], acked(listener))
-
-        def delivered() -> bool:
-            if not got and publisher.connected and not publisher._packet_callbacks:
-                publisher.publish(Event(topic="cli.restart"))
-            return bool(got)
-
-        assert pump([listener, publisher], delivered)
-    finally:
-        for hub in made:
-            if hub.connected:
-                hub.disconnect()
-        server.stop()

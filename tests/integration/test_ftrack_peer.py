@@ -1,14 +1,17 @@
-"""The real, unmodified ``ftrack_api.event.hub.EventHub`` against a running ``vidhub serve``.
+"""The real, unmodified ``ftrack_api.event.hub.EventHub`` and vidhub's own
+``vidhub.client.EventHub`` against a running ``vidhub serve``.
 
 These are the conformance tests of the event hub (eventhub.md §0): what the ftrack client
-relies on is what vidhub must do. Waiting is on conditions, by pumping ``hub.wait`` in short
-slices until the condition holds or a deadline passes.
+relies on is what vidhub must do, and every scenario also runs on our client, which proves it
+a drop-in replacement. Waiting is on conditions, by pumping ``hub.wait`` in short slices until
+the condition holds or a deadline passes.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,44 +23,68 @@ ftrack_hub = pytest.importorskip("ftrack_api.event.hub")
 ftrack_base = pytest.importorskip("ftrack_api.event.base")
 ftrack_exc = pytest.importorskip("ftrack_api.exception")
 
+import vidhub.client  # noqa: E402
 from tests.support.hubs import acked, pump  # noqa: E402
 from tests.support.proc import MS, ServerProcess  # noqa: E402
+from vidhub.client.eventhub_types import EventHubConnectionError  # noqa: E402
 
 pytestmark = pytest.mark.peers
 
-Event = ftrack_base.Event
+
+@dataclass(frozen=True)
+class Flavour:
+    """An event hub client library: its hub and event classes and its connection error."""
+
+    name: str
+    hub_class: Any
+    event: Any
+    connection_error: type[Exception]
+
+    def make_hub(self, server: ServerProcess, user: str = "alice") -> Any:
+        hub = self.hub_class(server.url, user, server.secret)
+        hub._auto_reconnect_delay = 0.2  # the default 10 s would only slow the restart test
+        return hub
+
+    def connected_hub(self, server: ServerProcess, made: list[Any], user: str = "alice") -> Any:
+        hub = self.make_hub(server, user)
+        hub.connect()
+        made.append(hub)
+        return hub
 
 
-def make_hub(server: ServerProcess, user: str = "alice", key: str | None = None) -> Any:
-    hub = ftrack_hub.EventHub(server.url, user, key or server.secret)
-    hub._auto_reconnect_delay = 0.2  # the default 10 s would only slow the restart test
-    return hub
+FLAVOURS = [
+    Flavour(
+        "ftrack_api", ftrack_hub.EventHub, ftrack_base.Event, ftrack_exc.EventHubConnectionError
+    ),
+    Flavour("vidhub", vidhub.client.EventHub, vidhub.client.Event, EventHubConnectionError),
+]
 
 
-def connected_hub(server: ServerProcess, made: list[Any], user: str = "alice") -> Any:
-    hub = make_hub(server, user)
-    hub.connect()
-    made.append(hub)
-    return hub
+@pytest.fixture(params=FLAVOURS, ids=lambda f: f.name)
+def flavour(request: pytest.FixtureRequest) -> Flavour:
+    f: Flavour = request.param
+    return f
 
 
-def test_subscribe_publish_self_delivery(shared_server: ServerProcess, hubs: list[Any]) -> None:
-    hub = connected_hub(shared_server, hubs)
+def test_subscribe_publish_self_delivery(
+    flavour: Flavour, shared_server: ServerProcess, hubs: list[Any]
+) -> None:
+    hub = flavour.connected_hub(shared_server, hubs)
     got: list[Any] = []
     hub.subscribe("topic=test.self and data.name=hot*", got.append)
-    hub.publish(Event(topic="test.self", data={"name": "shot010", "é": "vé"}))
-    hub.publish(Event(topic="test.self", data={"name": "cold"}))
-    hub.publish(Event(topic="test.other", data={"name": "hot"}))
+    hub.publish(flavour.event(topic="test.self", data={"name": "shot010", "é": "vé"}))
+    hub.publish(flavour.event(topic="test.self", data={"name": "cold"}))
+    hub.publish(flavour.event(topic="test.other", data={"name": "hot"}))
     assert pump([hub], lambda: len(got) >= 1 and not hub._packet_callbacks)
     assert pump([hub], lambda: False, 200 * MS) is False  # nothing more arrives
     assert [e["data"] for e in got] == [{"name": "shot010", "é": "vé"}]
 
 
 def test_each_connection_receives_once_and_priorities_are_local(
-    shared_server: ServerProcess, hubs: list[Any]
+    flavour: Flavour, shared_server: ServerProcess, hubs: list[Any]
 ) -> None:
-    a = connected_hub(shared_server, hubs)
-    b = connected_hub(shared_server, hubs, "bob")
+    a = flavour.connected_hub(shared_server, hubs)
+    b = flavour.connected_hub(shared_server, hubs, "bob")
     order: list[str] = []
     a.subscribe("topic=test.prio", lambda e: order.append("a70"), priority=70)
     a.subscribe("topic=test.*", lambda e: order.append("a50"), priority=50)
@@ -66,7 +93,7 @@ def test_each_connection_receives_once_and_priorities_are_local(
     b.subscribe("topic=test.prio", seen_b.append)
     b.subscribe("data.x=1", seen_b.append)
     assert pump([a, b], lambda: not a._packet_callbacks and not b._packet_callbacks)
-    b.publish(Event(topic="test.prio", data={"x": "1"}))
+    b.publish(flavour.event(topic="test.prio", data={"x": "1"}))
     assert pump([a, b], lambda: len(order) == 3 and len(seen_b) == 2)
     # one delivery per connection: a's three callbacks once each, in priority order
     assert order == ["a50", "a60", "a70"]
@@ -74,8 +101,10 @@ def test_each_connection_receives_once_and_priorities_are_local(
     assert seen_b[0]["id"] == seen_b[1]["id"]
 
 
-def test_stop_ends_local_dispatch(shared_server: ServerProcess, hubs: list[Any]) -> None:
-    hub = connected_hub(shared_server, hubs)
+def test_stop_ends_local_dispatch(
+    flavour: Flavour, shared_server: ServerProcess, hubs: list[Any]
+) -> None:
+    hub = flavour.connected_hub(shared_server, hubs)
     calls: list[str] = []
 
     def first(event: Any) -> None:
@@ -84,35 +113,37 @@ def test_stop_ends_local_dispatch(shared_server: ServerProcess, hubs: list[Any])
 
     hub.subscribe("topic=test.stop", first, priority=10)
     hub.subscribe("topic=test.stop", lambda e: calls.append("second"), priority=20)
-    hub.publish(Event(topic="test.stop"))
+    hub.publish(flavour.event(topic="test.stop"))
     assert pump([hub], lambda: calls == ["first"] and not hub._packet_callbacks)
 
 
 def test_synchronous_publish_never_reaches_the_server(
-    shared_server: ServerProcess, hubs: list[Any]
+    flavour: Flavour, shared_server: ServerProcess, hubs: list[Any]
 ) -> None:
-    a = connected_hub(shared_server, hubs)
-    b = connected_hub(shared_server, hubs, "bob")
+    a = flavour.connected_hub(shared_server, hubs)
+    b = flavour.connected_hub(shared_server, hubs, "bob")
     remote: list[Any] = []
     b.subscribe("topic=test.sync", remote.append)
     for letter, prio in (("C", 70), ("A", 50), ("B", 60)):
         a.subscribe("topic=test.sync", lambda e, v=letter: v, priority=prio)
     assert pump([a, b], lambda: not a._packet_callbacks and not b._packet_callbacks)
-    assert a.publish(Event(topic="test.sync"), synchronous=True) == ["A", "B", "C"]
+    assert a.publish(flavour.event(topic="test.sync"), synchronous=True) == ["A", "B", "C"]
     assert pump([a, b], lambda: bool(remote), 300 * MS) is False
 
 
-def test_replies_route_only_to_the_publisher(shared_server: ServerProcess, hubs: list[Any]) -> None:
-    asker = connected_hub(shared_server, hubs)
-    answerer = connected_hub(shared_server, hubs, "bob")
-    bystander = connected_hub(shared_server, hubs, "carol")
+def test_replies_route_only_to_the_publisher(
+    flavour: Flavour, shared_server: ServerProcess, hubs: list[Any]
+) -> None:
+    asker = flavour.connected_hub(shared_server, hubs)
+    answerer = flavour.connected_hub(shared_server, hubs, "bob")
+    bystander = flavour.connected_hub(shared_server, hubs, "carol")
     answerer.subscribe("topic=test.question", lambda e: {"answer": 42})
     overheard: list[Any] = []
     bystander.subscribe("topic=ftrack.meta.reply", overheard.append)
     all_hubs = [asker, answerer, bystander]
     assert pump(all_hubs, lambda: all(not h._packet_callbacks for h in all_hubs))
     replies: list[Any] = []
-    question = Event(topic="test.question")
+    question = flavour.event(topic="test.question")
     asker.publish(question, on_reply=replies.append)
     assert pump(all_hubs, lambda: bool(replies))
     assert replies[0]["data"] == {"answer": 42}
@@ -120,43 +151,47 @@ def test_replies_route_only_to_the_publisher(shared_server: ServerProcess, hubs:
     assert pump(all_hubs, lambda: bool(overheard), 300 * MS) is False
 
 
-def test_targets_match_subscriber_metadata(shared_server: ServerProcess, hubs: list[Any]) -> None:
-    a = connected_hub(shared_server, hubs)
-    b = connected_hub(shared_server, hubs, "bob")
+def test_targets_match_subscriber_metadata(
+    flavour: Flavour, shared_server: ServerProcess, hubs: list[Any]
+) -> None:
+    a = flavour.connected_hub(shared_server, hubs)
+    b = flavour.connected_hub(shared_server, hubs, "bob")
     got_a: list[Any] = []
     got_b: list[Any] = []
     a.subscribe("topic=test.target", got_a.append, subscriber={"applicationId": "app.a"})
     b.subscribe("topic=test.target", got_b.append, subscriber={"applicationId": "app.b"})
     assert pump([a, b], lambda: not a._packet_callbacks and not b._packet_callbacks)
-    a.publish(Event(topic="test.target", target="applicationId=app.b", data={"n": "1"}))
+    a.publish(flavour.event(topic="test.target", target="applicationId=app.b", data={"n": "1"}))
     assert pump([a, b], lambda: bool(got_b))
     assert pump([a, b], lambda: bool(got_a), 300 * MS) is False
 
 
-def test_unsubscribe_stops_delivery(shared_server: ServerProcess, hubs: list[Any]) -> None:
-    a = connected_hub(shared_server, hubs)
-    b = connected_hub(shared_server, hubs, "bob")
+def test_unsubscribe_stops_delivery(
+    flavour: Flavour, shared_server: ServerProcess, hubs: list[Any]
+) -> None:
+    a = flavour.connected_hub(shared_server, hubs)
+    b = flavour.connected_hub(shared_server, hubs, "bob")
     got: list[Any] = []
     sid = b.subscribe("topic=test.unsub", got.append)
     assert pump([b], acked(b))
-    a.publish(Event(topic="test.unsub", data={"n": "1"}))
+    a.publish(flavour.event(topic="test.unsub", data={"n": "1"}))
     assert pump([a, b], lambda: len(got) == 1)
     b.unsubscribe(sid)
     assert pump([b], acked(b))
-    a.publish(Event(topic="test.unsub", data={"n": "2"}))
+    a.publish(flavour.event(topic="test.unsub", data={"n": "2"}))
     assert pump([a], acked(a))
     assert pump([b], lambda: len(got) > 1, 300 * MS) is False
 
 
 def test_subscriptions_made_before_connect_are_sent_once_connected(
-    shared_server: ServerProcess, hubs: list[Any]
+    flavour: Flavour, shared_server: ServerProcess, hubs: list[Any]
 ) -> None:
     """The Session pattern: init_connection, subscribe, publish, then connect (§3.2)."""
-    hub = make_hub(shared_server)
+    hub = flavour.make_hub(shared_server)
     hub.init_connection()
     got: list[Any] = []
     hub.subscribe("topic=test.early", got.append)  # queued AND re-sent on connect: a duplicate
-    assert hub.publish(Event(topic="test.early")) is True  # queued
+    assert hub.publish(flavour.event(topic="test.early")) is True  # queued
     hub.connect()
     hubs.append(hub)
     assert pump([hub], lambda: len(got) == 1 and not hub._packet_callbacks)
@@ -164,10 +199,10 @@ def test_subscriptions_made_before_connect_are_sent_once_connected(
 
 
 def test_a_misbehaving_peer_leaves_ftrack_clients_unaffected(
-    shared_server: ServerProcess, hubs: list[Any]
+    flavour: Flavour, shared_server: ServerProcess, hubs: list[Any]
 ) -> None:
-    a = connected_hub(shared_server, hubs)
-    b = connected_hub(shared_server, hubs, "bob")
+    a = flavour.connected_hub(shared_server, hubs)
+    b = flavour.connected_hub(shared_server, hubs, "bob")
     got: list[Any] = []
     b.subscribe("topic=test.robust", got.append)
     assert pump([b], acked(b))
@@ -193,14 +228,16 @@ def test_a_misbehaving_peer_leaves_ftrack_clients_unaffected(
         nacks = [rogue.recv(), rogue.recv()]
         assert all('"success":false' in n for n in nacks)
         rogue.send_binary(b"\xff\x00")
-        a.publish(Event(topic="test.robust", data={"n": "1"}))
+        a.publish(flavour.event(topic="test.robust", data={"n": "1"}))
         assert pump([a, b], lambda: len(got) == 1)
     finally:
         rogue.close()
 
 
-def test_connect_packet_arrives_exactly_once(shared_server: ServerProcess, hubs: list[Any]) -> None:
-    hub = make_hub(shared_server)
+def test_connect_packet_arrives_exactly_once(
+    flavour: Flavour, shared_server: ServerProcess, hubs: list[Any]
+) -> None:
+    hub = flavour.make_hub(shared_server)
     seen: list[Any] = []
     hub.subscribe("topic=ftrack.meta.connected", seen.append)  # local: made from the 1:: packet
     hub.connect()
@@ -209,27 +246,27 @@ def test_connect_packet_arrives_exactly_once(shared_server: ServerProcess, hubs:
     assert pump([hub], lambda: len(seen) > 1, 300 * MS) is False
 
 
-def test_bad_credentials_fail_to_connect(shared_server: ServerProcess) -> None:
-    hub = ftrack_hub.EventHub(shared_server.url, "mallory", "wrong")
-    with pytest.raises(ftrack_exc.EventHubConnectionError):
+def test_bad_credentials_fail_to_connect(flavour: Flavour, shared_server: ServerProcess) -> None:
+    hub = flavour.hub_class(shared_server.url, "mallory", "wrong")
+    with pytest.raises(flavour.connection_error):
         hub.connect()
 
 
-def test_disconnect_then_publish_raises(shared_server: ServerProcess) -> None:
-    hub = make_hub(shared_server)
+def test_disconnect_then_publish_raises(flavour: Flavour, shared_server: ServerProcess) -> None:
+    hub = flavour.make_hub(shared_server)
     hub.connect()
     hub.disconnect()
     assert not hub.connected
-    with pytest.raises(ftrack_exc.EventHubConnectionError):
-        hub.publish(Event(topic="test.after"))
+    with pytest.raises(flavour.connection_error):
+        hub.publish(flavour.event(topic="test.after"))
 
 
-def test_automatic_reconnect_after_server_restart(tmp_path: Path) -> None:
+def test_automatic_reconnect_after_server_restart(flavour: Flavour, tmp_path: Path) -> None:
     server = ServerProcess(tmp_path / "data").start()
     try:
-        listener = make_hub(server)
+        listener = flavour.make_hub(server)
         listener.connect()
-        publisher = make_hub(server, "bob")
+        publisher = flavour.make_hub(server, "bob")
         publisher.connect()
         got: list[Any] = []
         listener.subscribe("topic=test.restart", got.append)
@@ -244,7 +281,7 @@ def test_automatic_reconnect_after_server_restart(tmp_path: Path) -> None:
 
         def delivered() -> bool:
             if not got:
-                publisher.publish(Event(topic="test.restart"))
+                publisher.publish(flavour.event(topic="test.restart"))
             return bool(got)
 
         assert pump([listener, publisher], delivered)
