@@ -17,27 +17,14 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from vidhub.protocol.openvidu_events import EVENT_NAMES, OTHER_OPENVIDU_EVENTS
+
 __all__ = ["DEFAULT_SECRET", "Config", "ConfigError", "WebhookConfig", "is_loopback_host"]
 
 DEFAULT_SECRET = "MY_SECRET"
 
-WEBHOOK_EVENTS = (
-    "sessionCreated",
-    "sessionDestroyed",
-    "participantJoined",
-    "participantLeft",
-    "webrtcConnectionCreated",
-    "webrtcConnectionDestroyed",
-    "recordingStatusChanged",
-    "filterEventDispatched",
-    "signalSent",
-    "mediaNodeStatusChanged",
-    "autoscaling",
-    "nodeCrashed",
-    "nodeRecovered",
-    "broadcastStarted",
-    "broadcastStopped",
-)
+#: Every name OPENVIDU_WEBHOOK_EVENTS accepts: ours, then OpenVidu Pro's (never emitted here).
+WEBHOOK_EVENTS: tuple[str, ...] = (*EVENT_NAMES, *OTHER_OPENVIDU_EVENTS)
 
 
 class ConfigError(ValueError):

@@ -296,7 +296,9 @@ class SessionLedger:
                 # consumed by the attempt (single use) and expired: it is gone either way
                 await self.store.delete_connection(conn.session_id, conn.id)
                 raise TokenInvalid(f"Token {token_id} has expired")
-        await self.events.emit(lifecycle.participant_joined(session, conn))
+            # under the lock, as participantLeft: a join and a leave of one session are
+            # announced in the order they happened
+            await self.events.emit(lifecycle.participant_joined(session, conn))
         return conn
 
     async def leave(self, session_id: str, conn_id: str, reason: str) -> None:

@@ -12,11 +12,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.support.events import sample_event
 from tests.support.proc import MS
 from vidhub.client import Websocket
 from vidhub.clock import ManualClock
 from vidhub.config import Config
-from vidhub.core.events import EVENT_NAMES, EventBus, ServerEvent
+from vidhub.core.events import EVENT_NAMES, EventBus
 from vidhub.protocol import jsoncodec
 from vidhub.server.app import make_app
 from vidhub.server.keys import EVENTS, HUB
@@ -107,13 +108,13 @@ async def test_each_event_is_published_with_openvidu_fields_and_name(name: str) 
     hub = FakeHub()
     app[HUB] = hub
     setup_lifecycle(app)
-    fields = {"sessionId": "abc", "uniqueSessionId": "abc_1", "timestamp": 1, "x": [1]}
-    await app[EVENTS].emit(ServerEvent(name, fields))
+    event = sample_event(name)
+    await app[EVENTS].emit(event)
     topic, data = await hub.next()
     assert topic == DOCUMENTED[name]
-    assert data == {**fields, "event": name}
+    assert data == event.to_webhook_json()
+    assert data["sessionId"] == "abc" and data["event"] == name
     assert list(data)[-1] == "event"
-    assert data is not fields  # the hub gets its own copy
 
 
 async def test_without_a_hub_events_are_not_published_and_nothing_fails() -> None:
@@ -121,9 +122,9 @@ async def test_without_a_hub_events_are_not_published_and_nothing_fails() -> Non
     app[EVENTS] = EventBus()
     setup_lifecycle(app)
     late = FakeHub()
-    await app[EVENTS].emit(ServerEvent("sessionCreated", {"sessionId": "a"}))
+    await app[EVENTS].emit(sample_event("sessionCreated", "a"))
     app[HUB] = late  # a hub mounted later is used from then on
-    await app[EVENTS].emit(ServerEvent("sessionCreated", {"sessionId": "b"}))
+    await app[EVENTS].emit(sample_event("sessionCreated", "b"))
     topic, data = await late.next()
     assert (topic, data["sessionId"]) == ("vidhub.session.created", "b")
     assert late.published.empty()

@@ -14,6 +14,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from tests.support.events import sample_event
 from tests.support.proc import MS, free_port
 from vidhub.client import Participant, WebhookSignatureError, verify_webhook
 from vidhub.clock import ManualClock
@@ -109,7 +110,7 @@ async def create_session(c: TestClient[web.Request, web.Application], sid: str) 
 
 
 def event(name: str, sid: str) -> ServerEvent:
-    return ServerEvent(name, {"sessionId": sid, "uniqueSessionId": f"{sid}_1", "timestamp": 1})
+    return sample_event(name, sid)
 
 
 # -- through the app -------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from vidhub.core.events import ServerEvent
+from vidhub.core.events import RecordingStatusChanged
 from vidhub.protocol.openvidu_rest import RecordingProperties
 
 __all__ = [
@@ -152,29 +152,30 @@ class Recording:
         return cls(properties=props, files=files, **rest)
 
 
-def status_event(rec: Recording, now: int) -> ServerEvent:
-    """The ``recordingStatusChanged`` webhook event for ``rec``'s current status (§4.3)."""
+def status_event(rec: Recording, now: int) -> RecordingStatusChanged:
+    """The ``recordingStatusChanged`` event for ``rec``'s current status (§4.3)."""
     p = rec.properties
-    d: dict[str, Any] = {
-        "sessionId": rec.session_id,
-        "uniqueSessionId": rec.unique_session_id,
-        "timestamp": now,
-        "startTime": rec.created_at,
-    }
-    if rec.status in ("stopped", "ready", "failed") and rec.reason is not None:
-        d["reason"] = rec.reason
-    d.update(id=rec.id, name=rec.name, outputMode=p.output_mode)
-    if rec.composed and p.has_video:
-        d.update(
-            resolution=p.resolution, frameRate=p.frame_rate, recordingLayout=p.recording_layout
-        )
-        if p.recording_layout == "CUSTOM" and p.custom_layout:
-            d["customLayout"] = p.custom_layout
-    d.update(
-        hasAudio=p.has_audio,
-        hasVideo=p.has_video,
+    composed_video = rec.composed and p.has_video
+    stopped = rec.status in ("stopped", "ready", "failed")
+    return RecordingStatusChanged(
+        session_id=rec.session_id,
+        unique_session_id=rec.unique_session_id,
+        timestamp=now,
+        start_time=rec.created_at,
+        reason=rec.reason if stopped else None,
+        id=rec.id,
+        recording_name=rec.name,
+        output_mode=p.output_mode,
+        composed_video=composed_video,
+        resolution=p.resolution if composed_video else None,
+        frame_rate=p.frame_rate if composed_video else None,
+        recording_layout=p.recording_layout if composed_video else None,
+        custom_layout=(
+            p.custom_layout or None if composed_video and p.recording_layout == "CUSTOM" else None
+        ),
+        has_audio=p.has_audio,
+        has_video=p.has_video,
         size=rec.size,
         duration=rec.duration,
         status=rec.status,
     )
-    return ServerEvent("recordingStatusChanged", d)

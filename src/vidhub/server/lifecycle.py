@@ -1,20 +1,11 @@
-"""Lifecycle events into the event hub: every :class:`ServerEvent` becomes a hub event.
+"""Lifecycle events into the event hub: every :class:`~vidhub.core.events.LifecycleEvent` becomes
+a hub event.
 
 Topic scheme (documented in README.md, "Events and webhooks"):
 
-====================================  ==============================
-topic                                 OpenVidu event (``data.event``)
-====================================  ==============================
-``vidhub.session.created``            ``sessionCreated``
-``vidhub.session.destroyed``          ``sessionDestroyed``
-``vidhub.participant.joined``         ``participantJoined``
-``vidhub.participant.left``           ``participantLeft``
-``vidhub.webrtc.created``             ``webrtcConnectionCreated``
-``vidhub.webrtc.destroyed``           ``webrtcConnectionDestroyed``
-``vidhub.signal.sent``                ``signalSent``
-``vidhub.recording.status_changed``   ``recordingStatusChanged``
-``vidhub.filter.dispatched``          ``filterEventDispatched``
-====================================  ==============================
+each OpenVidu event has one topic, defined with the event names in
+:data:`vidhub.protocol.openvidu_events.HUB_TOPICS` (``sessionCreated`` is
+``vidhub.session.created``, ``webrtcConnectionDestroyed`` is ``vidhub.webrtc.destroyed``, ...).
 
 ``data`` is exactly the OpenVidu webhook body: the event's fields (``sessionId``,
 ``uniqueSessionId``, ``timestamp``, ...) followed by ``"event": <OpenVidu name>``, so a hub
@@ -28,34 +19,17 @@ Publishing goes through the :class:`~vidhub.core.events.ServerEventPublisher` st
 
 from __future__ import annotations
 
-from types import MappingProxyType
-
 from aiohttp import web
 
-from vidhub.core.events import ServerEvent
+from vidhub.core.events import LifecycleEvent
+from vidhub.protocol.openvidu_events import HUB_TOPICS, hub_topic
 from vidhub.server.keys import EVENTS, HUB
 
 __all__ = ["TOPICS", "setup_lifecycle", "topic_for"]
 
 #: OpenVidu event name -> hub topic.
-TOPICS = MappingProxyType(
-    {
-        "sessionCreated": "vidhub.session.created",
-        "sessionDestroyed": "vidhub.session.destroyed",
-        "participantJoined": "vidhub.participant.joined",
-        "participantLeft": "vidhub.participant.left",
-        "webrtcConnectionCreated": "vidhub.webrtc.created",
-        "webrtcConnectionDestroyed": "vidhub.webrtc.destroyed",
-        "signalSent": "vidhub.signal.sent",
-        "recordingStatusChanged": "vidhub.recording.status_changed",
-        "filterEventDispatched": "vidhub.filter.dispatched",
-    }
-)
-
-
-def topic_for(event_name: str) -> str:
-    """The hub topic of an OpenVidu event name (see the module docstring)."""
-    return TOPICS.get(event_name) or f"vidhub.event.{event_name}"
+TOPICS = HUB_TOPICS
+topic_for = hub_topic
 
 
 def setup_lifecycle(app: web.Application) -> None:
@@ -66,9 +40,9 @@ def setup_lifecycle(app: web.Application) -> None:
     the request that caused the event.
     """
 
-    async def publish(event: ServerEvent) -> None:
+    async def publish(event: LifecycleEvent) -> None:
         if HUB not in app:
             return
-        await app[HUB].publish_server_event(topic_for(event.name), event.to_webhook_json())
+        await app[HUB].publish_server_event(hub_topic(event.name), event.to_webhook_json())
 
     app[EVENTS].subscribe(publish)
