@@ -9,7 +9,7 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 __all__ = ["CHROMIUM", "PEERS", "Chromium", "missing_browser_deps"]
 
@@ -38,6 +38,9 @@ class DriverError(RuntimeError):
 class Chromium:
     """One driver process; each named browser has its own profile and page."""
 
+    #: the node script this class drives (a subclass may drive its own)
+    DRIVER = HERE / "driver.mjs"
+
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
         self._proc: asyncio.subprocess.Process | None = None
@@ -46,11 +49,11 @@ class Chromium:
         self._reader: asyncio.Task[None] | None = None
         self._log: Any = None
 
-    async def start(self) -> Chromium:
+    async def start(self) -> Self:
         self._log = self.log_path.open("wb")  # closed in stop()
         self._proc = await asyncio.create_subprocess_exec(
             "node",
-            str(HERE / "driver.mjs"),
+            str(self.DRIVER),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=self._log,

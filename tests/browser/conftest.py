@@ -5,7 +5,6 @@ In CI (``CI=true``) a missing browser or npm peer is a failure, never a skip.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from tests.browser.chromium import BUNDLE, Chromium
-from tests.support.browser import require_browser
+from tests.support.browser import require_browser, running
 from tests.support.browser import vidhub as vidhub
 
 PAGE = Path(__file__).resolve().parent / "page"
@@ -45,11 +44,5 @@ async def page_url() -> AsyncIterator[str]:
 
 @pytest.fixture
 async def chromium(tmp_path: Path) -> AsyncIterator[Chromium]:
-    require_browser()
-    driver = await Chromium(tmp_path / "chromium.log").start()
-    try:
+    async with running(Chromium(tmp_path / "chromium.log")) as driver:
         yield driver
-    finally:
-        await driver.stop()
-        if os.environ.get("VIDHUB_TEST_SHOW_LOGS"):
-            print(driver.log())

@@ -6,16 +6,20 @@ In CI (``CI=true``) a missing browser or npm peer is a failure, never a skip.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from tests.browser.chromium import missing_browser_deps
+from tests.browser.chromium import Chromium, missing_browser_deps
 from tests.support.proc import ServerProcess
 
-__all__ = ["require_browser", "vidhub"]
+__all__ = ["require_browser", "running", "vidhub"]
+
+D = TypeVar("D", bound=Chromium)
 
 
 def require_browser() -> None:
@@ -26,6 +30,20 @@ def require_browser() -> None:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"browser tests cannot run in CI: {why}")
     pytest.skip(f"browser tests skipped: {why}")
+
+
+@contextlib.asynccontextmanager
+async def running(driver: D) -> AsyncIterator[D]:
+    """``driver`` started for the duration (the test skips when there is no browser); its
+    log is printed afterwards when ``VIDHUB_TEST_SHOW_LOGS`` is set."""
+    require_browser()
+    await driver.start()
+    try:
+        yield driver
+    finally:
+        await driver.stop()
+        if os.environ.get("VIDHUB_TEST_SHOW_LOGS"):
+            print(driver.log())
 
 
 @pytest.fixture

@@ -12,21 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.browser import require_browser
+from tests.support.browser import running
 from tests.support.browser import vidhub as vidhub
 from tests.web.pages import Pages
 
 
 @pytest.fixture
 async def pages(tmp_path: Path) -> AsyncIterator[Pages]:
-    require_browser()
-    driver = await Pages(tmp_path / "chromium.log").start()
-    try:
+    async with running(Pages(tmp_path / "chromium.log")) as driver:
         yield driver
-    finally:
-        await driver.stop()
-        if os.environ.get("VIDHUB_TEST_SHOW_LOGS"):
-            print(driver.log())
 
 
 @pytest.fixture

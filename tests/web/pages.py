@@ -17,17 +17,7 @@ HERE = Path(__file__).resolve().parent
 class Pages(Chromium):
     """One driver process for our own pages; each named browser has a fresh profile."""
 
-    async def start(self) -> Pages:
-        self._log = self.log_path.open("wb")  # closed in stop()
-        self._proc = await asyncio.create_subprocess_exec(
-            "node",
-            str(HERE / "driver.mjs"),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=self._log,
-        )
-        self._reader = asyncio.get_running_loop().create_task(self._read())
-        return self
+    DRIVER = HERE / "driver.mjs"
 
     async def open(  # type: ignore[override]
         self,
