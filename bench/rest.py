@@ -71,6 +71,8 @@ class Server:
         port = free_port()
         tmp = tempfile.TemporaryDirectory(prefix="vidhub-bench-")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENVIDU_", "VIDHUB_"))}
+        # every client here shares one address: lift the per-address cap, not the others
+        env["VIDHUB_MAX_TCP_CONNECTIONS_PER_IP"] = "0"
         cmd = [sys.executable, "-m", "vidhub", "serve", "--host", "127.0.0.1"]
         cmd += ["--port", str(port), "--secret", SECRET, "--data-dir", tmp.name]
         cmd += ["--store", store, "--log-level", "warning", "--max-inflight", str(max_inflight)]
@@ -107,10 +109,14 @@ class Tally:
     #: request written -> answer read, on one connection (excludes waiting for a connection)
     service: list[float] = field(default_factory=list)
     missing_retry_after: int = 0
+    #: latencies of the served (200) answers only
+    served: list[float] = field(default_factory=list)
 
     def record(self, status: str, latency: float) -> None:
         self.statuses[status] += 1
         self.latencies.append(latency)
+        if status == "200":
+            self.served.append(latency)
 
 
 class Driver:
@@ -355,6 +361,8 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                 "server_other_5xx": server_other,
                 "p50_ms": round(pct(over.latencies, 0.5) * 1e3, 2),
                 "p99_ms": round(pct(over.latencies, 0.99) * 1e3, 2),
+                "served_p50_ms": round(pct(over.served, 0.5) * 1e3, 2),
+                "served_p99_ms": round(pct(over.served, 0.99) * 1e3, 2),
                 "on_connection_p50_ms": round(pct(over.service, 0.5) * 1e3, 2),
                 "on_connection_p99_ms": round(pct(over.service, 0.99) * 1e3, 2),
             }
@@ -389,7 +397,8 @@ def report(r: dict[str, object]) -> None:
         f"200s served {ov['served_200_per_s']}/s (server "
         f"{ov['server_cpu_share']:.0%} of a core), shed without Retry-After "
         f"{ov['shed_without_retry_after']}, other 5xx {ov['server_other_5xx'] or 'none'}, "
-        f"p50 {ov['p50_ms']} ms, p99 {ov['p99_ms']} ms from scheduled start; on the "
+        f"p50 {ov['p50_ms']} ms, p99 {ov['p99_ms']} ms from scheduled start (served 200s: "
+        f"p50 {ov['served_p50_ms']} ms, p99 {ov['served_p99_ms']} ms); on the "
         f"connection p50 {ov['on_connection_p50_ms']} ms, p99 {ov['on_connection_p99_ms']} ms "
         f"({ov['connections']} client connections)"
     )

@@ -77,7 +77,7 @@ def test_unreachable_redis_is_a_clear_startup_error(tmp_path: Path) -> None:
         "--redis-url",
         f"redis://127.0.0.1:{free_port()}/0",
     )
-    assert out.returncode == 1
+    assert out.returncode == 2
     assert "cannot reach Redis" in out.stderr
     assert "Traceback" not in out.stderr
 
@@ -88,6 +88,6 @@ def test_port_in_use_is_a_clear_startup_error(tmp_path: Path) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         out = _run("serve", "--port", str(port), "--data-dir", str(tmp_path), "--store", "memory")
-    assert out.returncode == 1
+    assert out.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in out.stderr
     assert "Traceback" not in out.stderr

@@ -119,8 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
 def _serve(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from aiohttp import web
-
     from vidhub.server.app import make_app
 
     try:
@@ -147,7 +145,14 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         if cfg.tls:
             ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-            ssl_ctx.load_cert_chain(cfg.certfile, cfg.keyfile)
+            try:
+                ssl_ctx.load_cert_chain(cfg.certfile, cfg.keyfile)
+            except (OSError, ssl.SSLError) as exc:
+                why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+                raise ConfigError(
+                    f"cannot load the TLS certificate {cfg.certfile} with key {cfg.keyfile}: "
+                    f"{why}; check that both are readable PEM files and belong together"
+                ) from None
         app = make_app(cfg)
     except (ConfigError, OSError, ssl.SSLError) as exc:
         print(f"vidhub: cannot start: {exc}", file=sys.stderr)
@@ -162,25 +167,26 @@ def _serve(args: argparse.Namespace) -> int:
         cfg.port,
         cfg.store,
     )
+    from vidhub.server.limits import LIMITS
+    from vidhub.server.tcpguard import TcpGuard, fd_bounded, run_forever
+
+    guard = TcpGuard(
+        app[LIMITS],
+        max_connections=fd_bounded(cfg.max_tcp_connections),
+        max_per_ip=cfg.max_tcp_connections_per_ip,
+        header_timeout_s=cfg.header_timeout_s,
+    )
     try:
-        web.run_app(
-            app,
-            host=cfg.host,
-            port=cfg.port,
-            ssl_context=ssl_ctx,
-            print=None,
-            access_log=None,
-            handle_signals=True,
-        )
-    except VidhubError as exc:  # a resource failed to start, e.g. Redis unreachable
+        run_forever(app, guard, cfg.host, cfg.port, ssl_ctx)
+    except VidhubError as exc:  # a resource failed to start: the store, Redis
         print(f"vidhub: cannot start: {exc.message}", file=sys.stderr)
-        return 1
+        return 2
     except OSError as exc:  # e.g. the port is taken
         print(
             f"vidhub: cannot listen on {cfg.host}:{cfg.port}: {exc.strerror or exc}",
             file=sys.stderr,
         )
-        return 1
+        return 2
     return 0
 
 

@@ -126,6 +126,27 @@ class Config:
     #: Seconds a pending connection's token stays usable (``VIDHUB_TOKEN_TTL``); 0: no expiry,
     #: as in OpenVidu, where a token lives as long as its session.
     token_ttl_s: int = 86400
+    # -- door limits (0 disables each); see README "Limits" ----------------------------
+    #: Seconds a client has to send a request line and its headers (``VIDHUB_HEADER_TIMEOUT``).
+    header_timeout_s: float = 10.0
+    #: Seconds a signalling socket may stay open without ``joinRoom`` (``VIDHUB_JOIN_TIMEOUT``).
+    join_timeout_s: float = 10.0
+    #: Open TCP connections, in total and from one address (``VIDHUB_MAX_TCP_CONNECTIONS``,
+    #: ``..._PER_IP``); the total is also kept under the process's file-descriptor limit.
+    max_tcp_connections: int = 10000
+    max_tcp_connections_per_ip: int = 1000
+    #: Open signalling + event-hub WebSockets, in total and from one address.
+    max_websockets: int = 4096
+    max_websockets_per_ip: int = 512
+    #: Sessions, and connections in one session (``VIDHUB_MAX_SESSIONS``,
+    #: ``VIDHUB_MAX_CONNECTIONS_PER_SESSION``).
+    max_sessions: int = 10000
+    max_connections_per_session: int = 1000
+    #: Shed API requests with 503 when the loop runs this many ms late (``VIDHUB_SHED_BUDGET_MS``).
+    shed_budget_ms: int = 50
+    #: Messages per second one signalling / event-hub socket may send (bursts of twice that).
+    signalling_rate: float = 100.0
+    hub_rate: float = 2000.0
 
     @property
     def effective_node_id(self) -> str:
@@ -196,6 +217,21 @@ class Config:
                 "OPENVIDU_RECORDING_NOTIFICATION must be none, moderator, publisher_moderator "
                 f"or all, not {self.recording_notification!r}"
             )
+        for name in (
+            "header_timeout_s",
+            "join_timeout_s",
+            "max_tcp_connections",
+            "max_tcp_connections_per_ip",
+            "max_websockets",
+            "max_websockets_per_ip",
+            "max_sessions",
+            "max_connections_per_session",
+            "shed_budget_ms",
+            "signalling_rate",
+            "hub_rate",
+        ):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must not be negative (0 disables the limit)")
         if self.max_body_bytes < 1024:
             raise ConfigError("VIDHUB_MAX_BODY_BYTES must be at least 1024")
         return self
@@ -237,6 +273,17 @@ class Config:
             "recording_path": (("OPENVIDU_RECORDING_PATH",), str),
             "recording_autostop_timeout_s": (("OPENVIDU_RECORDING_AUTOSTOP_TIMEOUT",), int),
             "recording_notification": (("OPENVIDU_RECORDING_NOTIFICATION",), str),
+            "header_timeout_s": (("VIDHUB_HEADER_TIMEOUT",), float),
+            "join_timeout_s": (("VIDHUB_JOIN_TIMEOUT",), float),
+            "max_tcp_connections": (("VIDHUB_MAX_TCP_CONNECTIONS",), int),
+            "max_tcp_connections_per_ip": (("VIDHUB_MAX_TCP_CONNECTIONS_PER_IP",), int),
+            "max_websockets": (("VIDHUB_MAX_WEBSOCKETS",), int),
+            "max_websockets_per_ip": (("VIDHUB_MAX_WEBSOCKETS_PER_IP",), int),
+            "max_sessions": (("VIDHUB_MAX_SESSIONS",), int),
+            "max_connections_per_session": (("VIDHUB_MAX_CONNECTIONS_PER_SESSION",), int),
+            "shed_budget_ms": (("VIDHUB_SHED_BUDGET_MS",), int),
+            "signalling_rate": (("VIDHUB_SIGNALLING_RATE",), float),
+            "hub_rate": (("VIDHUB_HUB_RATE",), float),
         }
         for key, (names, conv) in simple.items():
             raw = get(*names)

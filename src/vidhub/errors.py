@@ -18,6 +18,8 @@ translate it once::
     ├── Unprocessable                 422  well-formed but out of range (recording properties)
     ├── NotImplementedFeature         501  e.g. recordings while recording is disabled
     ├── Overloaded                    503  with Retry-After
+    │   └── StoreUnavailable               the database cannot be used
+    ├── TooManyRequests               429  a configured cap is reached
     └── TokenInvalid                  401 / 102 (RPC)
 
 ``empty_body`` tells the REST edge to answer with no body, as OpenVidu does for many codes.
@@ -37,7 +39,9 @@ __all__ = [
     "PayloadTooLarge",
     "SessionExists",
     "SessionNotFound",
+    "StoreUnavailable",
     "TokenInvalid",
+    "TooManyRequests",
     "Unauthorized",
     "Unprocessable",
     "VidhubError",
@@ -147,6 +151,21 @@ class Overloaded(VidhubError):
     def __init__(self, message: str = "Server overloaded", retry_after: int = 1) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+
+
+class StoreUnavailable(Overloaded):
+    """The state store cannot be used (a damaged or unreadable file, a full disk); the
+    message names the file and what to do."""
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message, retry_after)
+
+
+class TooManyRequests(VidhubError):
+    """A configured cap (sessions, connections per session, messages per second) is reached."""
+
+    http_status = 429
+    rpc_code = 999
 
 
 class TokenInvalid(VidhubError):

@@ -38,6 +38,7 @@ from vidhub.server import appserver, signalling
 from vidhub.server.eventhub import EVENTHUB, setup_eventhub
 from vidhub.server.keys import CLOCK, CONFIG, EVENTS, MANAGER, READY
 from vidhub.server.lifecycle import setup_lifecycle
+from vidhub.server.limits import LimitCounters, LoopLag, SocketCaps, setup_limits
 from vidhub.server.middlewares import (
     auth_middleware,
     cors_middleware,
@@ -130,11 +131,14 @@ def make_app(
         store: an engine to use instead of the one ``cfg`` names (tests).
         router_factory: a media plane to use instead of :func:`make_router_factory`'s (tests).
     """
+    limits, lag = LimitCounters(), LoopLag()
     app = web.Application(
         middlewares=[
+            shed_middleware(
+                cfg.max_inflight, lag=lag, budget_s=cfg.shed_budget_ms / 1000.0, counters=limits
+            ),
             cors_middleware,
             error_middleware,
-            shed_middleware(cfg.max_inflight),
             auth_middleware(cfg.secret),
         ],
         client_max_size=cfg.max_body_bytes,
@@ -200,6 +204,7 @@ def make_app(
         appserver.add_app_routes(
             app, appserver.LocalBackend(manager, cfg.forced_video_codec, cfg.allow_transcoding)
         )
+    setup_limits(app, limits, lag, SocketCaps(cfg.max_websockets, cfg.max_websockets_per_ip))
     _setup_features(app, rooms, broker, relay, cluster)
 
     # last: the server is ready only once every feature above has started

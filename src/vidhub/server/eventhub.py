@@ -15,8 +15,12 @@ Theory of operation.
   socket costs no task.
 - One loop per app sends ``2::`` every ``HEARTBEAT_INTERVAL_S``, closes sockets silent for
   longer than the advertised heartbeat timeout, and expires parked sessions and stale sids.
-- Every server-initiated close (kick, silence, shutdown) sends ``0::`` first, so the ftrack
-  client reconnects instead of going deaf (§3.4).
+- Every server-initiated close (kick, silence, shutdown, a slow consumer whose bounded
+  queue filled) sends ``0::`` first, so the ftrack client reconnects instead of going deaf
+  (§3.4).
+- Door limits: a socket beyond the open-socket caps (shared with signalling) is closed at
+  once with 1013; each socket may send ``rate`` frames per second (bursts of twice that):
+  the excess is dropped, with a negative ack where one was asked for. Both are counted.
 
 Resumption (a vidhub extension, off unless asked): a handshake with the header
 ``vidhub-resume`` (or query ``vidhub_resume``) opts in. Its value is
@@ -47,6 +51,7 @@ from vidhub.protocol.socketio09 import (
     handshake_body,
 )
 from vidhub.server.keys import CLOCK, CONFIG, HUB
+from vidhub.server.limits import LIMITS, WS_CAPS, LimitCounters, SocketCaps, TokenBucket
 
 __all__ = ["EVENTHUB", "EventHubEdge", "setup_eventhub"]
 
@@ -204,8 +209,19 @@ class _Socket:
 class EventHubEdge:
     """The HTTP and WebSocket handlers around one :class:`Hub`."""
 
-    def __init__(self, hub: Hub, keys: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        keys: tuple[str, ...],
+        *,
+        caps: SocketCaps | None = None,
+        rate: float = 0.0,
+        counters: LimitCounters | None = None,
+    ) -> None:
         self.hub = hub
+        self.caps = caps
+        self.rate = rate
+        self.counters = counters or LimitCounters()
         self._keys = tuple(k.encode() for k in keys if k)
         self._pending: dict[str, _Pending] = {}
         self._sockets: dict[str, tuple[_Socket, HubSession]] = {}
@@ -274,9 +290,31 @@ class EventHubEdge:
             compress=False,
         )
         await ws.prepare(request)
+        ip = request.remote or "unknown"
+        refused = self.caps.acquire(ip) if self.caps is not None else None
+        if refused is not None:
+            self.counters.hit("websocket_refused", f"{refused}; last from {ip}")
+            await ws.close(code=1013, message=f"Too many sockets: {refused}".encode())
+            return ws
+        try:
+            return await self._serve(sid, pending, ws, request.transport)
+        finally:
+            if self.caps is not None:
+                self.caps.release(ip)
+
+    async def _serve(
+        self,
+        sid: str,
+        pending: _Pending,
+        ws: web.WebSocketResponse,
+        transport: asyncio.BaseTransport | None,
+    ) -> web.WebSocketResponse:
+        limits = self.hub.limits
+        loop = asyncio.get_running_loop()
+        bucket = TokenBucket(self.rate, 2 * self.rate, loop.time())
         sock = _Socket(
             ws,
-            request.transport,
+            transport,
             self._frames,
             limits.max_outbox_frames,
             self.hub.clock.monotonic(),
@@ -292,6 +330,12 @@ class EventHubEdge:
             async for msg in ws:
                 sock.last_seen = self.hub.clock.monotonic()
                 if msg.type is WSMsgType.TEXT:
+                    if not bucket.take(loop.time()):
+                        self.counters.hit(
+                            "hub_rate", f"over {self.rate:g} frames/s; last from {session.user}"
+                        )
+                        self._nack_if_possible(sock, msg.data[:64], "too many frames, slow down")
+                        continue
                     try:
                         self._on_text(sock, session, proto, msg.data)
                     except Exception:  # a bug must not cost the client its socket
@@ -416,7 +460,13 @@ def setup_eventhub(app: web.Application, *, limits: HubLimits | None = None) -> 
     hub = Hub(
         limits=limits or HubLimits(max_frame_bytes=cfg.max_ws_message_bytes), clock=app[CLOCK]
     )
-    edge = EventHubEdge(hub, (cfg.secret, *cfg.hub_keys))
+    edge = EventHubEdge(
+        hub,
+        (cfg.secret, *cfg.hub_keys),
+        caps=app.get(WS_CAPS),
+        rate=cfg.hub_rate,
+        counters=app.get(LIMITS),
+    )
     app[HUB] = hub
     app[EVENTHUB] = edge
     app.router.add_get("/socket.io/1/", edge.handshake)

@@ -6,6 +6,7 @@ becomes a logged 500 with a generic body and never a stack trace.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -16,6 +17,8 @@ from aiohttp.typedefs import Middleware
 from vidhub.errors import Overloaded, VidhubError
 from vidhub.protocol import jsoncodec
 from vidhub.server.auth import check_basic
+from vidhub.server.limits import LimitCounters, LoopLag
+from vidhub.server.tcpguard import GuardedRequestHandler
 
 __all__ = [
     "auth_middleware",
@@ -90,27 +93,69 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return error_response(500, "Internal server error", request.path)
 
 
-def shed_middleware(max_inflight: int) -> Middleware:
-    """Answer 503 + Retry-After when more than ``max_inflight`` API requests are in progress.
+def shed_middleware(
+    max_inflight: int,
+    *,
+    lag: LoopLag | None = None,
+    budget_s: float = 0.0,
+    counters: LimitCounters | None = None,
+) -> Middleware:
+    """Admission: answer 503 + Retry-After instead of queueing work the server cannot do in time.
 
+    A request is shed when ``max_inflight`` API requests are already in progress, or, with a
+    ``budget_s``, when its estimated wait exceeds the budget: the time between its last bytes
+    arriving and its handler starting (the TCP door's timestamp: waiting behind a busy loop)
+    plus how late the loop runs on average (``lag``: while it is late, requests also wait
+    that long in the kernel before the loop reads them). A single stall (a collection, a
+    descheduled process) barely moves the average and sheds nothing. The 503 costs a
+    fraction of a served request, so under overload the served ones keep a bounded latency.
     Long-lived WebSocket upgrades and ``/health`` are not counted.
+
+    This middleware goes first: it also tells the TCP door
+    (:class:`~vidhub.server.tcpguard.GuardedRequestHandler`) when a request's headers are
+    complete, which stops the header deadline.
     """
     inflight = 0
+
+    def shed(request: web.Request, why: str) -> web.Response:
+        if counters is not None:
+            counters.hit("shed", why)
+        resp = error_response(503, "Server busy, retry later", request.path)
+        resp.headers["Retry-After"] = "1"
+        resp.headers.update(CORS_HEADERS)
+        return resp
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         nonlocal inflight
-        if request.headers.get("Upgrade", "").lower() == "websocket" or request.path == "/health":
-            return await handler(request)
-        if inflight >= max_inflight:
-            resp = error_response(503, "Server busy, retry later", request.path)
-            resp.headers["Retry-After"] = "1"
-            return resp
-        inflight += 1
+        proto = request.protocol
+        door = proto if isinstance(proto, GuardedRequestHandler) else None
+        if door is not None:
+            door.request_started()
         try:
-            return await handler(request)
+            if (
+                request.headers.get("Upgrade", "").lower() == "websocket"
+                or request.path == "/health"
+            ):
+                return await handler(request)
+            if inflight >= max_inflight:
+                return shed(request, f"{max_inflight} requests in progress")
+            if budget_s > 0 and door is not None:
+                waited = asyncio.get_running_loop().time() - door.last_data_at
+                late = lag.lag_s if lag is not None else 0.0
+                if waited + late > budget_s:
+                    return shed(
+                        request,
+                        f"a request waited {waited * 1000:.0f} ms, loop {late * 1000:.0f} ms late",
+                    )
+            inflight += 1
+            try:
+                return await handler(request)
+            finally:
+                inflight -= 1
         finally:
-            inflight -= 1
+            if door is not None:
+                door.request_done()
 
     return middleware
 

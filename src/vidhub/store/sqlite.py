@@ -26,6 +26,7 @@ import threading
 from pathlib import Path
 
 from vidhub.core.models import ConnectionId, SessionId
+from vidhub.errors import StoreUnavailable
 from vidhub.store.memory import MemoryStore
 
 __all__ = ["SqliteStore"]
@@ -48,6 +49,13 @@ CREATE TABLE IF NOT EXISTS connections (
 );
 """
 SCHEMA_VERSION = "1"
+
+
+def _is_corrupt(exc: sqlite3.DatabaseError) -> bool:
+    """True when SQLite says the file is not a database or is damaged (not a permission or
+    space problem)."""
+    text = str(exc).lower()
+    return "not a database" in text or "malformed" in text or "schema version" in text
 
 
 class _Checkpointer(threading.Thread):
@@ -92,11 +100,43 @@ class SqliteStore(MemoryStore):
         self._seq = 0
 
     async def start(self) -> None:
+        """Open (or create) the database and load it.
+
+        Raises:
+            StoreUnavailable: the file or its directory cannot be used; the message names the
+                file and what to do. Nothing is written to a file that is not a vidhub
+                database.
+        """
         if self._db is not None:
             return
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+            if _is_corrupt(exc):
+                raise StoreUnavailable(
+                    f"{self._path} is not a usable SQLite database ({exc}); move it aside or "
+                    "restore it from a backup, then start again (vidhub left it untouched)"
+                ) from None
+            raise StoreUnavailable(
+                f"cannot use the database {self._path} ({exc}); check that the file and its "
+                "directory are readable and writable and that the disk is not full"
+            ) from None
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot create the data directory {self._path.parent} "
+                f"({exc.strerror or exc}); check its permissions and free space"
+            ) from None
+
+    def _open(self) -> None:
         if str(self._path) != ":memory:":
             self._path.parent.mkdir(parents=True, exist_ok=True)
+            if self._path.exists() and not self._path.is_file():
+                raise sqlite3.OperationalError("not a regular file")
         db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        self._db = db
         db.execute("PRAGMA journal_mode=WAL")
         db.execute(f"PRAGMA synchronous={self._durability}")
         # the checkpointer thread does the work; the loop checkpoints only as a safety valve,
@@ -107,8 +147,7 @@ class SqliteStore(MemoryStore):
         if row is None:
             db.execute("INSERT INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
         elif row[0] != SCHEMA_VERSION:
-            raise RuntimeError(f"{self._path}: unsupported schema version {row[0]}")
-        self._db = db
+            raise sqlite3.DatabaseError(f"unsupported vidhub schema version {row[0]}")
         sessions = [
             (SessionId(sid), bytes(b))
             for sid, b in db.execute("SELECT id, body FROM sessions ORDER BY seq")

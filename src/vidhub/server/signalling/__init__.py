@@ -13,6 +13,7 @@ from aiohttp import WSCloseCode, web
 
 from vidhub.rooms import Rooms
 from vidhub.server.keys import CONFIG, MANAGER
+from vidhub.server.limits import LIMITS, WS_CAPS
 from vidhub.server.signalling.endpoint import Signalling, openvidu_socket
 
 __all__ = ["SIGNALLING", "Signalling", "setup_signalling"]
@@ -22,7 +23,16 @@ SIGNALLING = web.AppKey("signalling", Signalling)
 
 def setup_signalling(app: web.Application, rooms: Rooms) -> None:
     """Mount ``GET /openvidu`` over ``rooms``; needs CONFIG and MANAGER set."""
-    sig = Signalling(rooms, app[MANAGER], max_message_bytes=app[CONFIG].max_ws_message_bytes)
+    cfg = app[CONFIG]
+    sig = Signalling(
+        rooms,
+        app[MANAGER],
+        max_message_bytes=cfg.max_ws_message_bytes,
+        join_timeout_s=cfg.join_timeout_s,
+        caps=app[WS_CAPS],
+        rate=cfg.signalling_rate,
+        counters=app[LIMITS],
+    )
     app[SIGNALLING] = sig
 
     async def handler(request: web.Request) -> web.StreamResponse:

@@ -9,6 +9,12 @@ JSON-RPC error on this socket only.
 Keep-alive (openvidu.md §3.2): after the first ``ping {interval}``, a socket that sends no
 ping for three intervals is closed. On close, a joined RPC session is kept for the
 reconnection window, awaiting ``connect {sessionId}`` on a new socket.
+
+Door limits: a socket must join (``joinRoom``, or resume a joined session with ``connect``)
+within ``join_timeout_s`` or it is closed with 1008; sockets beyond the open-socket caps
+(:class:`~vidhub.server.limits.SocketCaps`, shared with the event hub) are closed at once with
+1013 (try again later); each socket may send ``rate`` messages per second (bursts of twice
+that), and the excess gets a JSON-RPC error. Every refusal is counted in ``counters``.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from vidhub.manager import SessionManager
 from vidhub.protocol import jsonrpc
 from vidhub.protocol import openvidu_rpc as rpc
 from vidhub.rooms import Rooms
+from vidhub.server.limits import LimitCounters, SocketCaps, TokenBucket
 from vidhub.server.signalling.handlers import CallContext, dispatch
 from vidhub.server.signalling.rpcsession import RpcSessions
 
@@ -32,6 +39,9 @@ __all__ = ["Signalling", "SocketHandler", "openvidu_socket"]
 log = logging.getLogger(__name__)
 
 NO_PING_REASON = "Close for not receive ping from client"
+#: WebSocket close codes of the door limits (RFC 6455 §7.4.1).
+CLOSE_POLICY = 1008
+CLOSE_TRY_AGAIN_LATER = 1013
 #: Requests waiting on one socket before further ones are refused (a flood guard).
 MAX_QUEUED_REQUESTS = 256
 
@@ -47,6 +57,13 @@ class Signalling:
     #: How long a dropped socket's session waits for ``connect`` (CE: 10 s).
     reconnect_window_s: float = 10.0
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
+    #: Seconds an unjoined socket stays open (0: forever).
+    join_timeout_s: float = 10.0
+    #: Open-socket caps shared with the event hub (``None``: uncapped).
+    caps: SocketCaps | None = None
+    #: Messages per second per socket (0: unlimited); bursts of twice that.
+    rate: float = 0.0
+    counters: LimitCounters = field(default_factory=LimitCounters)
 
 
 class SocketHandler:
@@ -60,6 +77,10 @@ class SocketHandler:
         self._queue: asyncio.Queue[jsonrpc.Request | None] = asyncio.Queue()
         self._watchdog: asyncio.TimerHandle | None = None
         self._ping_interval_s = 0.0
+        self._join_timer: asyncio.TimerHandle | None = None
+        self._joining = False
+        loop = asyncio.get_running_loop()
+        self._bucket = TokenBucket(sig.rate, 2 * sig.rate, loop.time())
 
     async def _send(self, frame: str) -> None:
         if self.ws.closed:
@@ -71,8 +92,11 @@ class SocketHandler:
 
     async def run(self) -> None:
         """Serve the socket until it closes, then release or park the RPC session."""
-        worker = asyncio.get_running_loop().create_task(self._work())
+        loop = asyncio.get_running_loop()
+        worker = loop.create_task(self._work())
         self.sig.sessions.track(worker)
+        if self.sig.join_timeout_s > 0:
+            self._join_timer = loop.call_later(self.sig.join_timeout_s, self._join_overdue)
         try:
             async for msg in self.ws:
                 if msg.type == WSMsgType.TEXT:
@@ -88,6 +112,8 @@ class SocketHandler:
                     break
         finally:
             self._stop_watchdog()
+            if self._join_timer is not None:
+                self._join_timer.cancel()
             self._queue.put_nowait(None)
             self._socket_closed()
 
@@ -108,6 +134,14 @@ class SocketHandler:
             return
         if not isinstance(msg, jsonrpc.Request):
             return  # the browser never sends notifications; stray responses are ignored
+        if not self._bucket.take(asyncio.get_running_loop().time()):
+            self.sig.counters.hit(
+                "signalling_rate", f"over {self.sig.rate:g} messages/s; last from {self.ctx.ip}"
+            )
+            await self.ctx.session.respond_error(
+                msg.id, rpc.Code.GENERIC, "Too many messages on this socket, slow down"
+            )
+            return
         if msg.method == "ping":
             await self._ping(msg)
         elif msg.method == "connect":
@@ -128,7 +162,28 @@ class SocketHandler:
             req = await self._queue.get()
             if req is None:
                 return
-            await dispatch(self.ctx, req)
+            self._joining = req.method == "joinRoom"
+            try:
+                await dispatch(self.ctx, req)
+            finally:
+                self._joining = False
+
+    # -- door limits -------------------------------------------------------------------
+    def _join_overdue(self) -> None:
+        """The join deadline passed: close the socket unless it joined (or is joining)."""
+        self._join_timer = None
+        if self.ctx.session.participant is not None or self.ws.closed:
+            return
+        loop = asyncio.get_running_loop()
+        if self._joining:  # a joinRoom is being served: give it another period
+            self._join_timer = loop.call_later(self.sig.join_timeout_s, self._join_overdue)
+            return
+        timeout = self.sig.join_timeout_s
+        self.sig.counters.hit(
+            "join_timeout", f"no joinRoom within {timeout:g} s; last from {self.ctx.ip}"
+        )
+        reason = f"No joinRoom within {timeout:g} s".encode()
+        self.sig.sessions.track(loop.create_task(self.ws.close(code=CLOSE_POLICY, message=reason)))
 
     # -- Kurento layer -----------------------------------------------------------------
     async def _ping(self, req: jsonrpc.Request) -> None:
@@ -182,9 +237,17 @@ async def openvidu_socket(request: web.Request, sig: Signalling) -> web.WebSocke
     """
     ws = web.WebSocketResponse(max_msg_size=sig.max_message_bytes, autoping=True)
     await ws.prepare(request)
+    ip = request.remote or "unknown"
+    refused = sig.caps.acquire(ip) if sig.caps is not None else None
+    if refused is not None:
+        sig.counters.hit("websocket_refused", f"{refused}; last from {ip}")
+        await ws.close(code=CLOSE_TRY_AGAIN_LATER, message=f"Too many sockets: {refused}".encode())
+        return ws
     sig.sockets.add(ws)
     try:
         await SocketHandler(sig, ws, request.remote).run()
     finally:
         sig.sockets.discard(ws)
+        if sig.caps is not None:
+            sig.caps.release(ip)
     return ws
