@@ -1,4 +1,5 @@
-"""Python side of ``driver.mjs``: headless Chromium pages driven over a JSON-lines pipe."""
+"""Python side of ``tests/support/driver.mjs``: headless Chromium pages driven over a JSON-lines
+pipe."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ __all__ = ["CHROMIUM", "PEERS", "Chromium", "missing_browser_deps"]
 
 HERE = Path(__file__).resolve().parent
 PEERS = HERE.parent / "peers" / "node_modules"
+DRIVER = HERE.parent / "support" / "driver.mjs"
 CHROMIUM = os.environ.get("VIDHUB_CHROMIUM", "/usr/bin/chromium")
 BUNDLE = PEERS / "openvidu-browser" / "static" / "js" / "openvidu-browser-2.32.1.js"
 
@@ -38,9 +40,6 @@ class DriverError(RuntimeError):
 class Chromium:
     """One driver process; each named browser has its own profile and page."""
 
-    #: the node script this class drives (a subclass may drive its own)
-    DRIVER = HERE / "driver.mjs"
-
     def __init__(self, log_path: Path) -> None:
         self.log_path = log_path
         self._proc: asyncio.subprocess.Process | None = None
@@ -53,7 +52,7 @@ class Chromium:
         self._log = self.log_path.open("wb")  # closed in stop()
         self._proc = await asyncio.create_subprocess_exec(
             "node",
-            str(self.DRIVER),
+            str(DRIVER),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=self._log,

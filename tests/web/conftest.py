@@ -1,4 +1,4 @@
-"""Web-page fixtures: a real ``vidhub serve``, Chromium driven by ``driver.mjs``, screenshots.
+"""Web-page fixtures: a real ``vidhub serve``, Chromium (``tests/support/driver.mjs``), screenshots.
 
 Screenshots go to ``$VIDHUB_SCREENSHOT_DIR`` when set (``docs/`` holds the committed ones),
 else into the test's temporary directory. In CI a missing browser is a failure, never a skip.

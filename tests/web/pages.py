@@ -1,4 +1,4 @@
-"""Python side of ``tests/web/driver.mjs``: Chromium pages with viewports, input and screenshots."""
+"""The web-page commands of ``tests/support/driver.mjs``: viewports, input and screenshots."""
 
 from __future__ import annotations
 
@@ -11,13 +11,9 @@ from tests.browser.chromium import Chromium, DriverError
 
 __all__ = ["Pages"]
 
-HERE = Path(__file__).resolve().parent
-
 
 class Pages(Chromium):
     """One driver process for our own pages; each named browser has a fresh profile."""
-
-    DRIVER = HERE / "driver.mjs"
 
     async def open(  # type: ignore[override]
         self,

@@ -1,11 +1,13 @@
-// Drives headless Debian Chromium for the browser tests, one JSON command per stdin line.
-//
-// Commands: {"id", "cmd": "open", "name", "url"} starts a browser with a fresh profile and
-// opens url; {"cmd": "eval", "name", "expr"} awaits a JS expression in that page and returns
-// its JSON value; {"cmd": "close", "name"}; {"cmd": "quit"}. Each reply is one stdout line:
-// {"id", "ok": true, "value"} or {"id", "ok": false, "error"}. Page console output goes to
-// stderr, prefixed with the browser's name.
-//
+// Drives headless Debian Chromium for the browser and web-page tests, one JSON command per
+// stdin line (tests/browser/chromium.py and tests/web/pages.py are its Python side): a fresh
+// profile and viewport per named browser, JS evaluation, screenshots, real keyboard and mouse
+// input, and the console errors each page logged. Page console output goes to stderr,
+// prefixed with the browser's name.
+// Commands ({"id", "cmd", ...}; replies {"id", "ok", "value"|"error"} on stdout):
+//   open {name, url, width?, height?, deny?}  fresh profile; deny: true refuses camera/mic
+//   goto {name, url}        eval {name, expr}      screenshot {name, path, fullPage?}
+//   press {name, key}       click {name, selector} fill {name, selector, text}
+//   errors {name}           close {name}           quit
 // playwright-core drives /usr/bin/chromium; no browser is ever downloaded.
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -28,30 +30,41 @@ const FLAGS = [
   '--disable-component-update',
   '--disable-sync',
   '--use-fake-device-for-media-stream',
-  '--use-fake-ui-for-media-stream',
   '--allow-loopback-in-peer-connection',
   '--autoplay-policy=no-user-gesture-required',
   '--disable-features=WebRtcHideLocalIpsWithMdns',
 ];
 
-const browsers = new Map(); // name -> {context, page, dir}
+const browsers = new Map(); // name -> {context, page, dir, errors}
 
 function reply(obj) {
   process.stdout.write(JSON.stringify(obj) + '\n');
 }
 
-async function open(name, url) {
+async function open(msg) {
+  const { name, url } = msg;
   const dir = mkdtempSync(join(tmpdir(), 'vidhub-chromium-'));
+  // --use-fake-ui-for-media-stream grants camera/mic; without it (deny) headless refuses them
+  const args = msg.deny ? FLAGS : [...FLAGS, '--use-fake-ui-for-media-stream'];
   const context = await chromium.launchPersistentContext(dir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: FLAGS,
+    args,
+    viewport: { width: msg.width || 1280, height: msg.height || 720 },
+    deviceScaleFactor: 1,
   });
   const page = context.pages()[0] || (await context.newPage());
-  page.on('console', (m) => process.stderr.write(`[${name}] ${m.type()}: ${m.text()}\n`));
-  page.on('pageerror', (e) => process.stderr.write(`[${name}] pageerror: ${e}\n`));
-  browsers.set(name, { context, page, dir });
-  await page.goto(url);
+  const errors = [];
+  page.on('console', (m) => {
+    process.stderr.write(`[${name}] ${m.type()}: ${m.text()}\n`);
+    if (m.type() === 'error') errors.push(m.text());
+  });
+  page.on('pageerror', (e) => {
+    process.stderr.write(`[${name}] pageerror: ${e}\n`);
+    errors.push(String(e));
+  });
+  browsers.set(name, { context, page, dir, errors });
+  if (url) await page.goto(url);
   return true;
 }
 
@@ -64,15 +77,35 @@ async function close(name) {
   return true;
 }
 
+function get(name) {
+  const b = browsers.get(name);
+  if (!b) throw new Error(`no browser named ${name}`);
+  return b;
+}
+
 async function handle(msg) {
   switch (msg.cmd) {
     case 'open':
-      return open(msg.name, msg.url);
-    case 'eval': {
-      const b = browsers.get(msg.name);
-      if (!b) throw new Error(`no browser named ${msg.name}`);
-      return b.page.evaluate(`(async () => (${msg.expr}))()`);
-    }
+      return open(msg);
+    case 'goto':
+      await get(msg.name).page.goto(msg.url);
+      return true;
+    case 'eval':
+      return get(msg.name).page.evaluate(`(async () => (${msg.expr}))()`);
+    case 'screenshot':
+      await get(msg.name).page.screenshot({ path: msg.path, fullPage: !!msg.fullPage });
+      return msg.path;
+    case 'press':
+      await get(msg.name).page.keyboard.press(msg.key);
+      return true;
+    case 'click':
+      await get(msg.name).page.click(msg.selector);
+      return true;
+    case 'fill':
+      await get(msg.name).page.fill(msg.selector, msg.text);
+      return true;
+    case 'errors':
+      return get(msg.name).errors;
     case 'close':
       return close(msg.name);
     case 'quit':
@@ -93,7 +126,6 @@ rl.on('line', (line) => {
     reply({ id: null, ok: false, error: `bad command: ${e}` });
     return;
   }
-  // commands for different browsers run concurrently; replies carry the id
   const run = async () => {
     try {
       reply({ id: msg.id, ok: true, value: (await handle(msg)) ?? null });
