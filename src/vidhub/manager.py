@@ -48,6 +48,7 @@ from vidhub.errors import (
     Overloaded,
     SessionNotFound,
     TokenInvalid,
+    TooManyRequests,
 )
 from vidhub.protocol.openvidu_rest import (
     ConnectionProperties,
@@ -100,6 +101,9 @@ class SessionLedger:
         self.is_recording: Callable[[str], bool] = _never
         #: Whether an empty session must stay open (a recording's autostop countdown).
         self.holds_session: Callable[[str], bool] = _never
+        #: Caps (0: none): sessions in all, connections in one session; beyond: 429.
+        self.max_sessions = 0
+        self.max_connections_per_session = 0
 
     @contextlib.asynccontextmanager
     async def locked(self, session_id: str) -> AsyncIterator[None]:
@@ -121,6 +125,10 @@ class SessionLedger:
         Raises:
             SessionExists: the ``customSessionId`` is taken.
         """
+        if self.max_sessions and await self.store.count_sessions() >= self.max_sessions:
+            raise TooManyRequests(
+                f"session limit reached ({self.max_sessions}, VIDHUB_MAX_SESSIONS)"
+            )
         sid = SessionId(props.custom_session_id or ids.session_id())
         session = Session(id=sid, created_at=self.clock.now_ms(), properties=props)
         await self.store.create_session(session)
@@ -212,6 +220,13 @@ class SessionLedger:
         """
         if props.type == "IPCAM":
             raise BadRequest("IPCAM connections are not supported by this server")
+        if self.max_connections_per_session:
+            conns = await self.store.list_connections(SessionId(session_id))
+            if conns is not None and len(conns) >= self.max_connections_per_session:
+                raise TooManyRequests(
+                    f"connection limit of this session reached ({self.max_connections_per_session}"
+                    ", VIDHUB_MAX_CONNECTIONS_PER_SESSION)"
+                )
         if not props.custom_ice_servers and self._ice_servers:
             props = _with_ice(props, self._ice_servers)
         tok = ids.token_id()

@@ -82,6 +82,10 @@ class Store(ABC):
     async def list_sessions(self) -> list[Session]:
         """Every session, in creation order."""
 
+    async def count_sessions(self) -> int:
+        """How many sessions exist (engines override this with something cheaper)."""
+        return len(await self.list_sessions())
+
     @abstractmethod
     async def delete_session(
         self, session_id: SessionId

@@ -154,6 +154,8 @@ def make_app(
         node_id=cfg.effective_node_id,
         token_ttl_s=cfg.token_ttl_s,
     )
+    ledger.max_sessions = cfg.max_sessions
+    ledger.max_connections_per_session = cfg.max_connections_per_session
     rooms = Rooms(ledger, router_factory or make_router_factory(cfg))
     broker = make_broker(cfg)
     relay = (
@@ -198,6 +200,7 @@ def make_app(
 
     app.router.add_get("/health", health)
     app.router.add_routes(rest_sessions.routes)
+    app[rest_sessions.LISTINGS] = rest_sessions.Listings()
     app.router.add_routes(rest_config.routes)
     app.router.add_routes(rest_recordings.routes)
     if cfg.serve_app_endpoints:

@@ -99,6 +99,9 @@ class MemoryStore(Store):
         blob = self._sessions.get(session_id)
         return decode_session(blob) if blob is not None else None
 
+    async def count_sessions(self) -> int:
+        return len(self._sessions)
+
     async def list_sessions(self) -> list[Session]:
         return [decode_session(b) for b in self._sessions.values()]
 

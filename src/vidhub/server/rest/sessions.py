@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 
@@ -9,6 +10,7 @@ from aiohttp import web
 
 from vidhub.errors import BadRequest, SessionNotFound
 from vidhub.manager import SessionView
+from vidhub.protocol import jsoncodec
 from vidhub.protocol.openvidu_rest import (
     ROLES,
     parse_connection_properties,
@@ -21,7 +23,7 @@ from vidhub.server.rest.body import json_body, json_response, query_flag
 from vidhub.server.rest.render import render_connection, render_page, render_session, render_token
 from vidhub.server.urls import ws_base
 
-__all__ = ["routes"]
+__all__ = ["LISTINGS", "Listings", "routes"]
 
 routes = web.RouteTableDef()
 
@@ -40,14 +42,59 @@ async def create_session(request: web.Request) -> web.Response:
     return json_response(render_session(SessionView(session, [])))
 
 
+#: Sessions rendered per chunk of a streamed ``GET /sessions`` (the loop serves others between).
+LIST_CHUNK = 256
+
+
 @routes.get("/openvidu/api/sessions")
-async def list_sessions(request: web.Request) -> web.Response:
+async def list_sessions(request: web.Request) -> web.StreamResponse:
+    """GET /sessions, with a bounded cost: the session count is capped (``VIDHUB_MAX_SESSIONS``),
+    concurrent identical listings share one rendering, and a long list is rendered and written
+    in chunks, yielding to the event loop between them, so it never holds the loop for long
+    (OpenVidu's shape, unpaged, is kept)."""
     pending = query_flag(request, "pendingConnections", False)
     stats = query_flag(request, "webRtcStats", False)
+    shared = request.app[LISTINGS]
+    key = (pending, stats)
+    job = shared.get(key)
+    if job is None:
+        job = asyncio.ensure_future(_render_listing(request, pending, stats))
+        shared[key] = job
+        job.add_done_callback(lambda _: shared.pop(key, None))
+    chunks = await asyncio.shield(job)
+    if len(chunks) == 1:
+        return web.Response(body=chunks[0], content_type="application/json")
+    resp = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await resp.prepare(request)
+    for chunk in chunks:
+        await resp.write(chunk)
+    await resp.write_eof()
+    return resp
+
+
+async def _render_listing(request: web.Request, pending: bool, stats: bool) -> list[bytes]:
     views = await request.app[MANAGER].list_sessions()
-    return json_response(
-        render_page([render_session(v, pending=pending, stats=stats) for v in views])
-    )
+    if len(views) <= LIST_CHUNK:
+        page = render_page([render_session(v, pending=pending, stats=stats) for v in views])
+        return [jsoncodec.dumps_bytes(page)]
+    chunks = [b'{"numberOfElements":%d,"content":[' % len(views)]
+    for start in range(0, len(views), LIST_CHUNK):
+        part = [
+            render_session(v, pending=pending, stats=stats)
+            for v in views[start : start + LIST_CHUNK]
+        ]
+        body = jsoncodec.dumps_bytes(part)[1:-1]  # the items without the brackets
+        chunks.append(body if start == 0 else b"," + body)
+        await asyncio.sleep(0)  # let other requests in between chunks
+    chunks.append(b"]}")
+    return chunks
+
+
+class Listings(dict[tuple[bool, bool], "asyncio.Future[list[bytes]]"]):
+    """In-flight listings by (pendingConnections, webRtcStats), shared by concurrent requests."""
+
+
+LISTINGS = web.AppKey("session_listings", Listings)
 
 
 @routes.get("/openvidu/api/sessions/{session_id}")
