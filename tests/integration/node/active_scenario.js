@@ -6,17 +6,9 @@
 'use strict';
 
 const path = require('path');
+const { status } = require('./status');
 const [url, secret, modules, sessionId] = process.argv.slice(2);
 const { OpenVidu, OpenViduRole } = require(path.join(modules, 'openvidu-node-client'));
-
-async function status(promise) {
-  try {
-    await promise;
-    return 'ok';
-  } catch (err) {
-    return err.message;
-  }
-}
 
 function view(c) {
   return {

@@ -5,18 +5,9 @@
 'use strict';
 
 const path = require('path');
+const { status } = require('./status');
 const [url, secret, modules] = process.argv.slice(2);
 const { OpenVidu, OpenViduRole, ConnectionType } = require(path.join(modules, 'openvidu-node-client'));
-
-// Every failure of the client is an Error whose message is the HTTP status.
-async function status(promise) {
-  try {
-    await promise;
-    return 'ok';
-  } catch (err) {
-    return err.message;
-  }
-}
 
 function connView(c) {
   return {
