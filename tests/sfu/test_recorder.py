@@ -119,3 +119,40 @@ async def test_h264_goes_into_mp4(make_router: MakeRouter, tmp_path: Path) -> No
     assert info["video"] == "h264" and info["audio"] == "opus"
     assert info["size"] == (640, 480)
     assert info["decoded"] == rec.file.video_frames > 20
+
+
+async def test_feed_sends_whole_frames_to_a_composer_socket(
+    router: AnyRouter, tmp_path: Path
+) -> None:
+    """COMPOSED's feed: whole frames over SOCK_SEQPACKET, starting on a keyframe; a composer
+    that stops reading does not hold the router up."""
+    import json
+    import socket
+    import tempfile
+
+    from vidhub.sfu.feed import HEADER, KIND_HELLO, KIND_VIDEO
+
+    pub = await _published(router)
+    sock_dir = tempfile.mkdtemp(prefix="vidhub-feed-test-")
+    path = f"{sock_dir}/s"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    listener.bind(path)
+    listener.listen(1)
+    loop = asyncio.get_running_loop()
+    try:
+        await router.start_feed("f", "pub", path, audio=False)
+        conn, _ = await asyncio.wait_for(loop.run_in_executor(None, listener.accept), 10)
+        conn.settimeout(10)
+        first = await loop.run_in_executor(None, conn.recv, 1 << 20)
+        assert first[0] == KIND_HELLO
+        assert json.loads(first[HEADER.size :]) == {"stream": "pub", "video": "VP8", "audio": False}
+        kind, flags, _pts = HEADER.unpack_from(await loop.run_in_executor(None, conn.recv, 1 << 22))
+        assert (kind, flags & 1) == (KIND_VIDEO, 1)  # starts on a keyframe
+        # not reading any more: sends never wait for it
+        await asyncio.sleep(1.5)
+        rec = await router.stop_recording("f")
+        assert rec is not None and rec.file.error is None and rec.file.video_frames > 10
+        conn.close()
+    finally:
+        listener.close()
+        await pub.close()

@@ -648,6 +648,25 @@ class WorkerRouter:
         )
         return path
 
+    async def start_feed(
+        self,
+        recorder_id: str,
+        producer_id: str,
+        socket_path: str,
+        *,
+        audio: bool = True,
+        video: bool = True,
+    ) -> None:
+        """``Router.start_feed`` in the worker (which connects to the composer itself)."""
+        await self._call(
+            "start_feed",
+            recorder=recorder_id,
+            producer=producer_id,
+            socket=socket_path,
+            audio=audio,
+            video=video,
+        )
+
     async def stop_recording(self, recorder_id: str) -> RecordedStream | None:
         """``Router.stop_recording`` in the worker; works after :meth:`close` too.
 

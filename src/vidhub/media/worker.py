@@ -16,6 +16,7 @@ op                        what it does (``router`` names the router in every req
 ``close_consumer``        ``Router.close_consumer``
 ``close_router``          ``Router.close``; forgotten once its recordings are collected
 ``start_recording``       ``Router.start_recording``; answers the file path
+``start_feed``            ``Router.start_feed`` (COMPOSED: frames to the composer's socket)
 ``stop_recording``        ``Router.stop_recording``; answers the RecordedStream (or null)
 ``stats``                 the router's current :class:`~vidhub.sfu.stats.RouterStats`
 ``ping``                  answered at once from the read loop: the heartbeat
@@ -232,6 +233,15 @@ class Worker:
         )
         return path
 
+    async def _start_feed(self, args: dict[str, Any]) -> None:
+        await self._router(args).start_feed(
+            str(args["recorder"]),
+            str(args["producer"]),
+            str(args["socket"]),
+            audio=bool(args.get("audio", True)),
+            video=bool(args.get("video", True)),
+        )
+
     async def _stop_recording(self, args: dict[str, Any]) -> dict[str, Any] | None:
         rid = str(args.get("router"))
         router = self.routers.get(rid)
@@ -250,6 +260,7 @@ class Worker:
         "close_consumer": _close_consumer,
         "close_router": _close_router,
         "start_recording": _start_recording,
+        "start_feed": _start_feed,
         "stop_recording": _stop_recording,
     }
 

@@ -86,8 +86,19 @@ class RecorderRouter(Protocol):
     ) -> str:
         """Record a producer into ``path_stem`` + extension; returns the file path."""
 
+    async def start_feed(
+        self,
+        recorder_id: str,
+        producer_id: str,
+        socket_path: str,
+        *,
+        audio: bool = True,
+        video: bool = True,
+    ) -> None:
+        """Send a producer's frames to a COMPOSED recorder listening on ``socket_path``."""
+
     async def stop_recording(self, recorder_id: str) -> RecordedStream | None:
-        """Finish one producer's file; None for an unknown recorder id."""
+        """Finish one producer's file (or feed); None for an unknown recorder id."""
 
 
 class LiveRooms(Protocol):
@@ -125,18 +136,15 @@ class RecordingSettings:
 class ComposedRecorder(Protocol):
     """A running COMPOSED recording (see :mod:`vidhub.recording.composed`)."""
 
-    async def add_stream(self, stream_id: str, has_audio: bool, has_video: bool) -> None:
-        """Include a newly published stream."""
-
-    async def remove_stream(self, stream_id: str) -> None:
-        """Drop an unpublished stream from the layout."""
+    #: Where streams are fed (:meth:`RecorderRouter.start_feed`).
+    socket_path: str
 
     async def stop(self) -> tuple[int, float, str | None]:
         """Finish the file; returns (size, duration, error)."""
 
 
-#: Builds the composed recorder of a recording: (recording, folder, router) -> recorder.
-ComposedFactory = Callable[[Recording, Path, RecorderRouter], Awaitable[ComposedRecorder]]
+#: Starts the composed recorder of a recording: (recording, its folder) -> recorder.
+ComposedFactory = Callable[[Recording, Path], Awaitable[ComposedRecorder]]
 
 
 @dataclass(eq=False)
@@ -208,30 +216,40 @@ class RecordingService:
     async def _recover(self, rec: Recording) -> None:
         """A recording interrupted by a crash: salvage what reached the disk, or fail it."""
         folder = self.disk.folder(rec.id)
-        ok = not rec.composed and bool(rec.files)
-        longest = 0.0
-        for f in rec.files:
-            size, duration, err = await asyncio.to_thread(salvage_stream_file, folder / f.name)
-            f.size = size
-            if err is not None:
-                f.error = err
-                ok = ok and rec.properties.ignore_failed_streams
-            if f.end_time_offset <= f.start_time_offset:
-                f.end_time_offset = f.start_time_offset + round(duration * 1000)
-            longest = max(longest, f.end_time_offset / 1000)
-        if rec.status != "stopped":
-            rec.duration = round(longest, 3)
-        rec.stopped_at = rec.stopped_at or rec.created_at + round(rec.duration * 1000)
         rec.reason = rec.reason or "openviduServerStopped"
+        if rec.composed:
+            # The composer child finishes its file when its parent dies, if it can.
+            size, duration, err = await asyncio.to_thread(
+                salvage_stream_file, folder / rec.file_name
+            )
+            ok, rec.size = err is None, size
+            if rec.status != "stopped":
+                rec.duration = round(duration, 3)
+        else:
+            ok = bool(rec.files)
+            longest = 0.0
+            for f in rec.files:
+                size, duration, err = await asyncio.to_thread(salvage_stream_file, folder / f.name)
+                f.size = size
+                if err is not None:
+                    f.error = err
+                    ok = ok and rec.properties.ignore_failed_streams
+                if f.end_time_offset <= f.start_time_offset:
+                    f.end_time_offset = f.start_time_offset + round(duration * 1000)
+                longest = max(longest, f.end_time_offset / 1000)
+            if rec.status != "stopped":
+                rec.duration = round(longest, 3)
+            if ok:
+                try:
+                    rec.size = await asyncio.to_thread(self.disk.write_zip, rec, _zip_json(rec))
+                except OSError as exc:
+                    ok = False
+                    rec.error = f"could not zip after a restart: {exc}"
+        rec.stopped_at = rec.stopped_at or rec.created_at + round(rec.duration * 1000)
         if ok:
-            try:
-                rec.size = await asyncio.to_thread(self.disk.write_zip, rec, _zip_json(rec))
-                rec.status = "ready"
-                log.warning("recording %s was interrupted; finished from the disk", rec.id)
-            except OSError as exc:
-                ok = False
-                rec.error = f"could not zip after a restart: {exc}"
-        if not ok:
+            rec.status = "ready"
+            log.warning("recording %s was interrupted; finished from the disk", rec.id)
+        else:
             rec.status = "failed"
             rec.error = rec.error or "the server stopped while recording"
             log.warning("recording %s was interrupted and is marked failed", rec.id)
@@ -343,10 +361,8 @@ class RecordingService:
         rec = active.rec
         router = self.rooms.router_of(rec.session_id) if self.rooms is not None else None
         if rec.composed:
-            if router is None:
-                raise RuntimeError("the session has no media router")
             assert self.composed_factory is not None
-            active.composed = await self.composed_factory(rec, self.disk.folder(rec.id), router)
+            active.composed = await self.composed_factory(rec, self.disk.folder(rec.id))
         for conn in view.connections:
             for pub in conn.publishers:
                 await self._add_stream(active, conn.id, pub.stream_id, router, view)
@@ -377,12 +393,20 @@ class RecordingService:
         video = rec.properties.has_video and m.has_video
         if not (audio or video):
             return
+        recorder_id = f"{rec.id}/{stream_id}"
         if active.composed is not None:
-            await active.composed.add_stream(stream_id, audio, video)
+            try:
+                await router.start_feed(
+                    recorder_id, stream_id, active.composed.socket_path, audio=audio, video=video
+                )
+            except VidhubError as exc:
+                log.warning("recording %s cannot compose %s: %s", rec.id, stream_id, exc)
+                return
+            feed = StreamFile(connection_id=connection_id, stream_id=stream_id, name="")
+            active.streams[stream_id] = (router, recorder_id, feed)
             return
         if not conn.properties.record:
             return  # the connection opted out of INDIVIDUAL recording
-        recorder_id = f"{rec.id}/{stream_id}"
         try:
             path = await router.start_recording(
                 recorder_id,
@@ -413,8 +437,6 @@ class RecordingService:
     async def _end_stream(self, active: _Active, stream_id: str) -> None:
         """Finish one stream's file (unpublished, or the recording stopped)."""
         item = active.streams.pop(stream_id, None)
-        if active.composed is not None:
-            await active.composed.remove_stream(stream_id)
         if item is None:
             return
         router, recorder_id, entry = item

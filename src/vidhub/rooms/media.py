@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from vidhub.protocol.openvidu_rest import IceServer
+from vidhub.sfu.recorder import RecordedStream
 
 __all__ = ["MediaRouter", "RouterFactory", "sfu_router_factory"]
 
@@ -40,6 +41,33 @@ class MediaRouter(Protocol):
 
     async def close(self) -> None:
         """Close everything; safe to call twice."""
+
+    async def start_recording(
+        self,
+        recorder_id: str,
+        producer_id: str,
+        path_stem: str,
+        *,
+        audio: bool = True,
+        video: bool = True,
+        fallback_size: tuple[int, int] = (640, 480),
+    ) -> str:
+        """Record a producer's tracks, as received, into a file; returns its path
+        (INDIVIDUAL recording, ``vidhub.sfu.recorder``)."""
+
+    async def start_feed(
+        self,
+        recorder_id: str,
+        producer_id: str,
+        socket_path: str,
+        *,
+        audio: bool = True,
+        video: bool = True,
+    ) -> None:
+        """Send a producer's frames to a COMPOSED recorder's socket (``vidhub.sfu.feed``)."""
+
+    async def stop_recording(self, recorder_id: str) -> RecordedStream | None:
+        """Finish a recording or feed; None for an unknown id."""
 
 
 #: Builds the router of one session, given its session id.

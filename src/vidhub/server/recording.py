@@ -8,10 +8,11 @@ through :class:`RoomsAccess`, and starts and stops it with the app.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 
+from vidhub.recording.composed import start_composed
 from vidhub.recording.service import RecorderRouter, RecordingService, RecordingSettings
 from vidhub.rooms import Rooms
 from vidhub.server.keys import CONFIG, MANAGER, RECORDINGS
@@ -30,7 +31,7 @@ class RoomsAccess:
         room = self._rooms.room(session_id)
         if room is None or room.closed:
             return None
-        return cast(RecorderRouter, room.router)
+        return room.router
 
     async def notify(
         self, session_id: str, roles: frozenset[str], method: str, params: dict[str, Any]
@@ -54,7 +55,7 @@ def setup_recording(app: web.Application) -> None:
         notification=cfg.recording_notification,
     )
     manager = app[MANAGER]
-    service = RecordingService(manager, settings)
+    service = RecordingService(manager, settings, composed_factory=start_composed)
     app[RECORDINGS] = service
     manager.ledger.is_recording = service.is_recording
     manager.ledger.holds_session = service.holds_session

@@ -30,6 +30,7 @@ from typing import Any
 from aiortc.rtp import RtpPacket
 
 from vidhub.sfu.depacketize import FrameAssembler, depacketizer_for, vp8_dimensions
+from vidhub.sfu.feed import FeedWriter
 from vidhub.sfu.mediafile import FileResult, MediaFileWriter
 from vidhub.sfu.producer import Producer
 
@@ -100,6 +101,8 @@ class StreamRecorder:
         producers: the leg's producers to record, at most one per kind.
         path: the output file (its suffix picks the container; see :func:`container_for`).
         fallback_size: video size to declare if no keyframe tells it.
+        feed: instead of a file, send the frames to the COMPOSED recorder listening on this
+            Unix socket (:class:`~vidhub.sfu.feed.FeedWriter`); ``path`` is then unused.
         wall_ms: the wall clock in epoch ms (injectable for tests).
     """
 
@@ -112,6 +115,7 @@ class StreamRecorder:
         *,
         fallback_size: tuple[int, int] = (640, 480),
         wall_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+        feed: str | None = None,
     ) -> None:
         self.recorder_id = recorder_id
         self.producer_id = producer_id
@@ -121,12 +125,14 @@ class StreamRecorder:
         usable = [p for p in producers if not p.closed and depacketizer_for(p.codec.name)]
         video = next((p for p in usable if p.kind == "video"), None)
         audio = next((p for p in usable if p.kind == "audio"), None)
-        self._writer = MediaFileWriter(
-            path,
-            video_codec=video.codec.name.upper() if video else None,
-            audio=audio is not None,
-            fallback_size=fallback_size,
-        )
+        vcodec = video.codec.name.upper() if video else None
+        self._writer: MediaFileWriter | FeedWriter
+        if feed is not None:
+            self._writer = FeedWriter(feed, producer_id, video_codec=vcodec, audio=bool(audio))
+        else:
+            self._writer = MediaFileWriter(
+                path, video_codec=vcodec, audio=audio is not None, fallback_size=fallback_size
+            )
         self._taps = [TrackTap(self, p) for p in (video, audio) if p is not None]
         self._t0 = self._loop.time()
         self.started_at = wall_ms()
@@ -163,7 +169,10 @@ class StreamRecorder:
             tap.base = (ts, round((arrival - self._t0) * tap.rate))
         pts = tap.base[1] + (ts - tap.base[0])
         size = vp8_dimensions(data) if key and tap.kind == "video" else None
-        self._writer.write(tap.kind, data, pts, key, size)
+        writer = self._writer
+        writer.write(tap.kind, data, pts, key, size)
+        if isinstance(writer, FeedWriter) and writer.wants_keyframe and tap.kind == "video":
+            tap.producer.request_keyframe()  # coalesced by the producer
 
     def _track_closed(self) -> None:
         if all(t.closed for t in self._taps) and self._stopping is None:

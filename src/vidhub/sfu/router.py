@@ -390,6 +390,44 @@ class Router:
             Conflict: ``recorder_id`` is in use.
             NotAcceptable: the router is closed.
         """
+        producers = self._recordable(recorder_id, producer_id, audio, video)
+        vcodec = next((p.codec.name for p in producers if p.kind == "video"), None)
+        path = Path(f"{path_stem}.{container_for(vcodec)}")
+        self._recorders[recorder_id] = StreamRecorder(
+            recorder_id, producer_id, producers, path, fallback_size=fallback_size
+        )
+        return str(path)
+
+    def recorder_ids(self) -> list[str]:
+        """Recordings started and not yet collected by :meth:`stop_recording`."""
+        return list(self._recorders)
+
+    async def start_feed(
+        self,
+        recorder_id: str,
+        producer_id: str,
+        socket_path: str,
+        *,
+        audio: bool = True,
+        video: bool = True,
+    ) -> None:
+        """Send a publisher leg's frames, as received, to a COMPOSED recorder's socket.
+
+        Like :meth:`start_recording` but the frames go to another process
+        (:class:`~vidhub.sfu.feed.FeedWriter`), which is dropped from rather than waited
+        for; :meth:`stop_recording` ends it.
+
+        Raises:
+            NotFound, Conflict, NotAcceptable: as :meth:`start_recording`.
+        """
+        producers = self._recordable(recorder_id, producer_id, audio, video)
+        self._recorders[recorder_id] = StreamRecorder(
+            recorder_id, producer_id, producers, Path(socket_path), feed=socket_path
+        )
+
+    def _recordable(
+        self, recorder_id: str, producer_id: str, audio: bool, video: bool
+    ) -> list[Producer]:
         if self._closed:
             raise NotAcceptable("media router is closed")
         if recorder_id in self._recorders:
@@ -403,16 +441,7 @@ class Router:
         producers = [p for k, p in leg.producers.items() if k in kinds and not p.closed]
         if not producers:
             raise NotFound(f"producer {producer_id} has none of the tracks to record")
-        vcodec = next((p.codec.name for p in producers if p.kind == "video"), None)
-        path = Path(f"{path_stem}.{container_for(vcodec)}")
-        self._recorders[recorder_id] = StreamRecorder(
-            recorder_id, producer_id, producers, path, fallback_size=fallback_size
-        )
-        return str(path)
-
-    def recorder_ids(self) -> list[str]:
-        """Recordings started and not yet collected by :meth:`stop_recording`."""
-        return list(self._recorders)
+        return producers
 
     async def stop_recording(self, recorder_id: str) -> RecordedStream | None:
         """Finish a recording (if still running) and forget it; returns what was written,
