@@ -26,7 +26,7 @@ import pytest
 import requests
 
 from tests.support.hubs import acked, pump
-from tests.support.proc import MS, ServerProcess
+from tests.support.proc import MS, ServerProcess, rest
 from tests.support.redis import RedisServer, running_redis
 from vidhub.client import Participant
 
@@ -109,10 +109,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 srv.stop()
             hooks.server.shutdown()
             hooks.server.server_close()
-
-
-def rest(node: ServerProcess, method: str, path: str, **kw: Any) -> requests.Response:
-    return requests.request(method, node.api + path, auth=node.auth, timeout=10, **kw)
 
 
 def new_session(node: ServerProcess) -> str:

@@ -17,9 +17,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 
-from tests.support.proc import ServerProcess
+from tests.support.proc import ServerProcess, rest
 from tests.support.redis import RedisServer, running_redis
 from vidhub.client import Participant
 from vidhub.client.participant import ParticipantError
@@ -49,10 +48,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
                 b.stop()
         finally:
             a.stop()
-
-
-def rest(node: ServerProcess, method: str, path: str, **kw: Any) -> requests.Response:
-    return requests.request(method, node.api + path, auth=node.auth, timeout=10, **kw)
 
 
 def new_session(node: ServerProcess) -> str:

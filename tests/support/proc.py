@@ -9,10 +9,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import requests
 
-__all__ = ["MS", "ServerProcess", "free_port", "stop_process", "wait_http"]
+__all__ = ["MS", "ServerProcess", "free_port", "rest", "stop_process", "wait_http"]
 
 #: One millisecond, scaled by VIDHUB_TEST_TIME_SCALE for slow machines.
 MS = 0.001 * float(os.environ.get("VIDHUB_TEST_TIME_SCALE", "1"))
@@ -131,3 +132,8 @@ class ServerProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def rest(server: ServerProcess, method: str, path: str, **kw: Any) -> requests.Response:
+    """One OpenVidu REST call (``path`` below ``/openvidu/api``) to ``server``, with its auth."""
+    return requests.request(method, server.api + path, auth=server.auth, timeout=10, **kw)
