@@ -136,3 +136,37 @@ async def test_header_flood_gives_one_log_line_and_never_echoes_the_value(
         text = record.getMessage() + (record.exc_text or "")
         assert "c2VjcmV0" not in text and "AAAA" not in text
         assert record.exc_info is None  # no traceback
+
+
+async def test_overload_is_shed_with_503_and_retry_after_and_nothing_else() -> None:
+    """A burst far beyond what the server can answer within the budget: the requests that
+    waited too long get 503 + Retry-After (cheaply), the rest are served; no other status."""
+    request = (
+        b"POST /openvidu/api/sessions HTTP/1.1\r\nHost: x\r\n"
+        + AUTH
+        + b"Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
+    )
+    per_connection, connections = 25, 40
+    async with guarded(shed_budget_ms=20) as (port, counters):
+
+        async def burst() -> list[tuple[bytes, bool]]:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(request * per_connection)  # pipelined: all arrive at once
+            out = []
+            for _ in range(per_connection):
+                head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+                length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                await reader.readexactly(length)
+                out.append((head.split(b" ", 2)[1], b"\r\nretry-after: 1\r\n" in head.lower()))
+            writer.close()
+            return out
+
+        results = [
+            r for rs in await asyncio.gather(*(burst() for _ in range(connections))) for r in rs
+        ]
+    statuses = {s for s, _ in results}
+    shed = [r for r in results if r[0] == b"503"]
+    assert statuses <= {b"200", b"503"}
+    assert shed and all(retry for _, retry in shed)
+    assert any(s == b"200" for s, _ in results)
+    assert counters.count("shed") == len(shed)
