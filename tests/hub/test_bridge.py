@@ -252,3 +252,30 @@ async def test_an_event_id_used_again_later_is_delivered_again(nodes: Nodes) -> 
     for _ in range(3):  # some clients number their events per run
         a.hub.handle(pub, [ev("t", id="same")])
     assert ids(await box.wait_for(3)) == ["same"] * 3
+
+
+async def test_a_parked_session_resumes_on_another_node(nodes: Nodes) -> None:
+    a, b, _c = await nodes(), await nodes(), await nodes()
+    box_a = Box()
+    parked = a.hub.open("old-sid", "alice", box_a, resumable=True)
+    await a.subscribe(parked, "s", "topic=t", applicationId="app")
+    pub, _ = a.client()
+    a.hub.handle(pub, [ev("t", id="seen")])
+    a.hub.detach(parked)  # the socket dropped: events are kept for it
+    a.hub.handle(pub, [ev("t", id="missed-1")])
+    a.hub.handle(pub, [ev("t", id="missed-2")])
+    assert b.hub.take_over is not None
+    assert await b.hub.take_over("old-sid", "mallory") is None  # another user's: refused
+    assert await b.hub.take_over("unknown", "alice") is None  # every node said no
+    state = await b.hub.take_over("old-sid", "alice")
+    assert state is not None and "old-sid" not in a.hub.sessions
+    box_b = Box()
+    session, missed = b.hub.adopt(state, "new-sid", "alice", box_b, "seen")
+    assert [e.split('"id":"')[1].split('"')[0] for e in missed] == ["missed-1", "missed-2"]
+    assert session.registrations["s"].metadata == {"id": "s", "applicationId": "app"}
+    # its subscriptions now work on the new node, for events published anywhere
+    sync = b.hub.interest_synced() if b.hub.interest_synced is not None else None
+    if sync is not None:
+        await asyncio.wait_for(sync, WAIT)
+    a.hub.handle(pub, [ev("t", id="after")])
+    assert ids(await box_b.wait_for(1)) == ["after"]

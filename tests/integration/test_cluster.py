@@ -328,3 +328,74 @@ def test_a_redis_restart_is_survived_with_no_lost_state(
         return pump([listener, publisher], lambda: len(got) >= 2, 500 * MS)
 
     assert _until(delivered_after_restart)
+
+
+# -- resumption on another node ----------------------------------------------------------------
+async def test_a_resumable_hub_session_resumes_on_another_node(cluster: Cluster) -> None:
+    import aiohttp
+
+    from vidhub.protocol import jsoncodec
+
+    n1, n2, n3 = cluster.nodes
+    topic = f"cluster.resume.{uuid.uuid4().hex[:8]}"
+    auth = {"ftrack-user": "alice", "ftrack-api-key": n1.secret}
+
+    def frame(ack: int, topic_: str, data: dict[str, Any]) -> str:
+        event = {"id": uuid.uuid4().hex, "topic": topic_, "data": data, "source": {"id": "me"}}
+        return f"5:{ack}+::" + jsoncodec.dumps({"name": "ftrack.event", "args": [event]})
+
+    async def next_text(ws: aiohttp.ClientWebSocketResponse, prefix: str) -> str:
+        while True:
+            msg = await asyncio.wait_for(ws.receive(), DEADLINE)
+            assert msg.type is aiohttp.WSMsgType.TEXT, msg
+            if msg.data.startswith(prefix):
+                return str(msg.data)
+
+    async with aiohttp.ClientSession() as http:
+        async with http.get(
+            f"{n1.url}/socket.io/1/", headers={**auth, "vidhub-resume": "new"}
+        ) as r:
+            sid = (await r.text()).split(":")[0]
+        sub = {"subscriber": {"id": "resumer"}, "subscription": f"topic={topic}"}
+        async with http.get(f"{n1.url}/socket.io/1/", headers=auth) as r:
+            witness_sid = (await r.text()).split(":")[0]
+        witness = await http.ws_connect(
+            f"ws://127.0.0.1:{n1.port}/socket.io/1/websocket/{witness_sid}"
+        )
+        await witness.send_str(frame(1, "ftrack.meta.subscribe", sub))
+        await next_text(witness, "6:::1+")
+        async with http.ws_connect(f"ws://127.0.0.1:{n1.port}/socket.io/1/websocket/{sid}") as ws:
+            await next_text(ws, "1::")
+            await ws.send_str(frame(1, "ftrack.meta.subscribe", sub))
+            await next_text(ws, "6:::1+")
+        # the socket is gone; events published on n2 meanwhile are kept for it on n1
+        for i in range(3):
+            await ws_publish(http, n2, frame(1, topic, {"i": i}))
+        for _ in range(3):  # they reached n1 (events in flight during a handover may be missed)
+            await next_text(witness, "5:::")
+        await witness.close()
+        async with http.get(
+            f"{n3.url}/socket.io/1/", headers={**auth, "vidhub-resume": f"{sid}:"}
+        ) as r:
+            sid3 = (await r.text()).split(":")[0]
+        async with http.ws_connect(f"ws://127.0.0.1:{n3.port}/socket.io/1/websocket/{sid3}") as ws3:
+            await next_text(ws3, "1::")
+            got = [jsoncodec.loads((await next_text(ws3, "5:::"))[4:]) for _ in range(3)]
+            assert [g["args"][0]["data"]["i"] for g in got] == [0, 1, 2]
+            # and it keeps receiving, now on n3, what is published anywhere
+            await ws_publish(http, n1, frame(1, topic, {"i": 3}))
+            after = jsoncodec.loads((await next_text(ws3, "5:::"))[4:])
+            assert after["args"][0]["data"]["i"] == 3
+
+
+async def ws_publish(http: Any, node: ServerProcess, text: str) -> None:
+    """Publish one event through a fresh socket on ``node`` and wait for its ack."""
+    auth = {"ftrack-user": "bob", "ftrack-api-key": node.secret}
+    async with http.get(f"{node.url}/socket.io/1/", headers=auth) as r:
+        sid = (await r.text()).split(":")[0]
+    async with http.ws_connect(f"ws://127.0.0.1:{node.port}/socket.io/1/websocket/{sid}") as ws:
+        await ws.send_str(text)
+        while True:
+            msg = await asyncio.wait_for(ws.receive(), DEADLINE)
+            if str(msg.data).startswith("6:::"):
+                return

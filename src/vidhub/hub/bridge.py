@@ -21,6 +21,11 @@ Theory of operation.
 - **Subscribe barrier.** A subscribe is acked only once the channels it needs are subscribed
   on the bus (:attr:`Hub.interest_synced`): when a client sees its ack, events published
   anywhere afterwards reach it.
+- **Resumption elsewhere.** A client that resumes (``vidhub-resume``) on a node that does not
+  hold its parked session asks the others on ``<prefix>hub:take``; the holder hands its
+  subscribers and replay log over (:meth:`Hub.hand_over`, answered on
+  ``<prefix>hub:node:<id>``) and drops it; the new node adopts it and replays what the client
+  missed. Events routed during the handover itself (a round trip) may be missed.
 - **Faults.** When the bus is unreachable the sender keeps the batch and retries (backoff up to
   2 s); events published meanwhile queue behind it (bounded: beyond ``max_queue`` the oldest
   are dropped with a warning), so nothing published while this node could reach Redis, or
@@ -40,12 +45,17 @@ from collections.abc import Awaitable
 
 from vidhub.broker.base import Broker, BrokerUnavailable, Unsubscribe
 from vidhub.hub.hub import Hub
+from vidhub.hub.session import ParkedState
 from vidhub.protocol.ftrack_event import Event
 from vidhub.protocol.hub_batch import (
     HubBatchError,
+    TakeReply,
+    TakeRequest,
     decode_batch,
+    decode_take,
     encode_batch,
     encode_one,
+    encode_take,
     origin_of,
 )
 
@@ -58,6 +68,8 @@ MAX_BATCH = 512
 #: Events waiting for the bus before the oldest are dropped.
 MAX_QUEUE = 100_000
 _MAX_BACKOFF_S = 2.0
+#: How long a resumption waits for the other nodes to say whether they hold the session.
+TAKE_TIMEOUT_S = 2.0
 #: How long a change of interest form waits for the old channel to drain.
 _FLUSH_TIMEOUT_S = 5.0
 
@@ -91,6 +103,12 @@ class HubBridge:
         self._max_queue = max_queue
         self._wild_channel = f"{prefix}hub:*"
         self._queue: deque[tuple[str, bytes]] = deque()
+        self._take_channel = f"{prefix}hub:take"
+        self._own_channel = f"{prefix}hub:node:{node_id}"
+        self._fixed: list[Unsubscribe] = []
+        #: handovers asked for: request id -> (replies still expected, the answer)
+        self._takes: dict[str, asyncio.Future[TakeReply | None]] = {}
+        self._expected: dict[str, int] = {}
         self._wake = asyncio.Event()
         #: set while nothing waits to be sent
         self._idle = asyncio.Event()
@@ -124,6 +142,9 @@ class HubBridge:
         self.hub.forward = self.forward
         self.hub.interest_synced = self._interest_synced
         self.hub.registry.on_interest_change = self._interest_changed
+        self._fixed.append(await self._broker.subscribe(self._take_channel, self._on_take))
+        self._fixed.append(await self._broker.subscribe(self._own_channel, self._on_handover))
+        self.hub.take_over = self.take_over
         self._sender = asyncio.create_task(self._send_loop(), name="hub-bridge-send")
         self._syncer = asyncio.create_task(self._sync_loop(), name="hub-bridge-interest")
         self._interest_changed()
@@ -137,7 +158,15 @@ class HubBridge:
         if self.hub.forward == self.forward:
             self.hub.forward = None
             self.hub.interest_synced = None
+            self.hub.take_over = None
             self.hub.registry.on_interest_change = None
+        for unsubscribe in self._fixed:
+            with contextlib.suppress(BrokerUnavailable):
+                await unsubscribe()
+        self._fixed.clear()
+        for take in self._takes.values():
+            if not take.done():
+                take.cancel()
         if self._queue and self._sender is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), 2.0)
@@ -259,6 +288,76 @@ class HubBridge:
                 self.hub.route(event)
             except Exception:
                 log.exception("routing remote event %s failed", eid)
+
+    # -- resumption on another node ---------------------------------------------------------
+    async def take_over(self, sid: str, user: str) -> ParkedState | None:
+        """Ask the other nodes for the resumable session ``sid`` of ``user`` (``Hub.take_over``).
+
+        Every node answers (found or not), so an unknown sid costs one round trip; a node
+        that does not answer within ``TAKE_TIMEOUT_S`` counts as not having it.
+        """
+        rid = uuid.uuid4().hex
+        fut: asyncio.Future[TakeReply | None] = asyncio.get_running_loop().create_future()
+        self._takes[rid] = fut
+        try:
+            request = encode_take(TakeRequest(rid, sid, user, self.node_id))
+            try:
+                listeners = await self._broker.publish(self._take_channel, request)
+            except BrokerUnavailable:
+                return None
+            self._expected[rid] = listeners - 1  # this node hears its own request
+            if listeners <= 1:
+                return None
+            try:
+                reply = await asyncio.wait_for(fut, TAKE_TIMEOUT_S)
+            except TimeoutError:
+                return None
+        finally:
+            self._takes.pop(rid, None)
+            self._expected.pop(rid, None)
+        if reply is None:
+            return None
+        return ParkedState(reply.subscribers, reply.log)
+
+    async def _on_take(self, payload: bytes) -> None:
+        try:
+            msg = decode_take(payload)
+        except HubBatchError as exc:
+            log.warning("ignoring a hub handover request: %s", exc.message)
+            return
+        if not isinstance(msg, TakeRequest) or msg.reply_to == self.node_id:
+            return
+        state = self.hub.hand_over(msg.sid, msg.user)
+        reply = (
+            TakeReply(msg.id, False)
+            if state is None
+            else TakeReply(msg.id, True, state.subscribers, state.log)
+        )
+        if state is not None:
+            log.info("hub session of %s handed over to node %s", msg.user, msg.reply_to)
+        try:
+            await self._broker.publish(f"{self._prefix}hub:node:{msg.reply_to}", encode_take(reply))
+        except BrokerUnavailable:
+            log.warning("could not answer a hub handover request from %s", msg.reply_to)
+
+    async def _on_handover(self, payload: bytes) -> None:
+        try:
+            msg = decode_take(payload)
+        except HubBatchError as exc:
+            log.warning("ignoring a hub handover reply: %s", exc.message)
+            return
+        if not isinstance(msg, TakeReply):
+            return
+        fut = self._takes.get(msg.id)
+        if fut is None or fut.done():
+            return
+        if msg.found:
+            fut.set_result(msg)
+            return
+        left = self._expected.get(msg.id, 1) - 1
+        self._expected[msg.id] = left
+        if left <= 0:
+            fut.set_result(None)
 
     # -- interest ------------------------------------------------------------------------
     def _interest_changed(self) -> None:

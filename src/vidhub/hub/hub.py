@@ -38,7 +38,7 @@ from typing import Any
 
 from vidhub.clock import Clock, SystemClock
 from vidhub.hub.registry import Registration, Registry
-from vidhub.hub.session import HubSession, Outbox
+from vidhub.hub.session import HubSession, Outbox, ParkedState, ReplayEntry
 from vidhub.protocol.expression import Expression, ExpressionError, compile_expression
 from vidhub.protocol.ftrack_event import (
     EVENT_NAME,
@@ -138,6 +138,9 @@ class Hub:
         #: Set by a bridge: an awaitable that completes once the current interest (topics
         #: of local subscribers) is in effect on the bus.
         self.interest_synced: Callable[[], Awaitable[None] | None] | None = None
+        #: Set by a bridge: asks the other nodes to :meth:`hand_over` a resumable session
+        #: (``sid``, ``user``) that is not here.
+        self.take_over: Callable[[str, str], Awaitable[ParkedState | None]] | None = None
 
     @property
     def registry(self) -> Registry:
@@ -192,6 +195,51 @@ class Hub:
         self._sessions[sid] = session
         if old is not None:
             old.close("session resumed elsewhere")
+        frames = [entry.frame for entry in session.replay_after(last_event_id)]
+        return session, frames
+
+    def hand_over(self, sid: str, user: str) -> ParkedState | None:
+        """Give the resumable session ``sid`` of ``user`` to another node: its subscribers
+        and replay log, then drop it here (closing a socket still bound to it).
+
+        Returns None when there is nothing to hand over (unknown, closed, not resumable,
+        another user).
+        """
+        self.expire_parked()
+        session = self._sessions.get(sid)
+        if session is None or not session.resumable or session.user != user or session.closed:
+            return None
+        state = ParkedState(
+            subscribers=[
+                (reg.subscriber_id, reg.metadata, reg.expression.text)
+                for reg in session.registrations.values()
+            ],
+            log=[(entry.event_id, entry.frame) for entry in session.log],
+        )
+        old = session.outbox
+        session.outbox = None
+        self._drop(session)
+        if old is not None:
+            old.close("session resumed on another node")
+        return state
+
+    def adopt(
+        self, state: ParkedState, sid: str, user: str, outbox: Outbox, last_event_id: str | None
+    ) -> tuple[HubSession, list[str]]:
+        """Open a resumable session from another node's :meth:`hand_over` and return it with
+        the frames it missed after ``last_event_id`` (as :meth:`resume` does)."""
+        session = self.open(sid, user, outbox, resumable=True)
+        for sub_id, metadata, text in state.subscribers[: self.limits.max_subscriptions]:
+            try:
+                expression = compile_expression(text)
+            except ExpressionError:
+                continue  # compiled on the other node: only a version skew gets here
+            reg = Registration(session, sub_id, metadata, expression)
+            session.registrations[sub_id] = reg
+            self._registry.add(reg)
+        for event_id, frame in state.log:
+            session.log.append(ReplayEntry(event_id, frame))
+            session.log_chars += len(frame)
         frames = [entry.frame for entry in session.replay_after(last_event_id)]
         return session, frames
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from vidhub.hub.registry import Registration
 
-__all__ = ["HubSession", "Outbox", "ReplayEntry"]
+__all__ = ["HubSession", "Outbox", "ParkedState", "ReplayEntry"]
 
 
 class Outbox(Protocol):
@@ -35,6 +35,19 @@ class ReplayEntry:
 
     event_id: str
     frame: str
+
+
+@dataclass(slots=True)
+class ParkedState:
+    """A resumable session as one node hands it to another (the client resumed there).
+
+    Attributes:
+        subscribers: ``(subscriber id, metadata, subscription text)`` of each subscriber.
+        log: ``(event id, frame)`` of the events kept for replay, oldest first.
+    """
+
+    subscribers: list[tuple[str, dict[str, Any], str]]
+    log: list[tuple[str, str]]
 
 
 @dataclass(slots=True, eq=False)

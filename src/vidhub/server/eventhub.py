@@ -26,6 +26,8 @@ Resumption (a vidhub extension, off unless asked): a handshake with the header
 ``vidhub-resume`` (or query ``vidhub_resume``) opts in. Its value is
 ``<previous sid>:<last event id>`` to resume a session (the missed events then follow
 ``1::``); any value that names no resumable session of that user (``new``, empty) starts one.
+In a cluster, a session parked on another node is handed over to this one first
+(:mod:`vidhub.hub.bridge`).
 """
 
 from __future__ import annotations
@@ -321,7 +323,7 @@ class EventHubEdge:
             limits.max_outbox_chars,
         )
         sock.send("1::")
-        session, missed = self._bind(sid, pending, sock)
+        session, missed = await self._bind(sid, pending, sock)
         for frame in missed:
             sock.send(frame)
         self._sockets[sid] = (sock, session)
@@ -349,7 +351,9 @@ class EventHubEdge:
             self.hub.detach(session, sock)
         return ws
 
-    def _bind(self, sid: str, pending: _Pending, sock: _Socket) -> tuple[HubSession, list[str]]:
+    async def _bind(
+        self, sid: str, pending: _Pending, sock: _Socket
+    ) -> tuple[HubSession, list[str]]:
         if pending.resume_sid:
             prev = self._sockets.pop(pending.resume_sid, None)
             resumed = self.hub.resume(
@@ -359,6 +363,10 @@ class EventHubEdge:
                 return resumed
             if prev is not None:  # not ours to resume: put it back
                 self._sockets[pending.resume_sid] = prev
+            elif self.hub.take_over is not None:  # parked on another node of the cluster?
+                state = await self.hub.take_over(pending.resume_sid, pending.user)
+                if state is not None:
+                    return self.hub.adopt(state, sid, pending.user, sock, pending.last_event_id)
         session = self.hub.open(sid, pending.user, sock, resumable=pending.resumable)
         return session, []
 
