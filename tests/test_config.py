@@ -80,3 +80,16 @@ def test_webhook_settings_parse() -> None:
 )
 def test_is_loopback_host(host: str, loop: bool) -> None:
     assert is_loopback_host(host) is loop
+
+
+def test_media_workers_default_to_the_usable_cpus_and_zero_keeps_media_in_process() -> None:
+    import os
+
+    assert Config.from_env({}).media_workers == len(os.sched_getaffinity(0))
+    assert Config.from_env({"VIDHUB_MEDIA_WORKERS": "0"}).media_workers == 0
+    assert Config.from_env({"VIDHUB_MEDIA_WORKERS": "3"}, media_workers=2).media_workers == 2
+    assert Config().media_workers == 0  # embedding and tests: in-process unless asked
+    with pytest.raises(ConfigError, match="VIDHUB_MEDIA_WORKERS"):
+        Config.from_env({"VIDHUB_MEDIA_WORKERS": "-1"})
+    with pytest.raises(ConfigError, match="VIDHUB_MEDIA_WORKERS"):
+        Config.from_env({"VIDHUB_MEDIA_WORKERS": "two"})

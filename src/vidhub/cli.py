@@ -88,6 +88,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         help="API requests in progress before 503 + Retry-After (VIDHUB_MAX_INFLIGHT; default 256)",
     )
+    serve.add_argument(
+        "--media-workers",
+        type=int,
+        metavar="N",
+        help="media worker processes, each forwarding the media of whole sessions "
+        "(VIDHUB_MEDIA_WORKERS; default: the usable CPUs; 0 = media in the main process)",
+    )
     _bool_flag(
         serve,
         "app-endpoints",
@@ -136,6 +143,7 @@ def _serve(args: argparse.Namespace) -> int:
             max_body_bytes=args.max_body_bytes,
             max_inflight=args.max_inflight,
             app_endpoints=args.app_endpoints,
+            media_workers=args.media_workers,
         )
     except ConfigError as exc:
         print(f"vidhub: configuration error: {exc}", file=sys.stderr)

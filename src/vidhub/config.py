@@ -147,6 +147,10 @@ class Config:
     #: Messages per second one signalling / event-hub socket may send (bursts of twice that).
     signalling_rate: float = 100.0
     hub_rate: float = 2000.0
+    #: Media worker processes (``VIDHUB_MEDIA_WORKERS``), each owning whole sessions' routers;
+    #: 0 keeps the routers in the main process. ``vidhub serve`` (``from_env``) defaults to
+    #: the usable CPUs; a Config built directly (embedding, tests) defaults to 0.
+    media_workers: int = 0
 
     @property
     def effective_node_id(self) -> str:
@@ -208,6 +212,8 @@ class Config:
         for ev in self.webhook.events:
             if ev not in WEBHOOK_EVENTS:
                 raise ConfigError(f"unknown event {ev!r} in OPENVIDU_WEBHOOK_EVENTS")
+        if not 0 <= self.media_workers <= 1024:
+            raise ConfigError("VIDHUB_MEDIA_WORKERS must be 0 (in-process media) up to 1024")
         if self.token_ttl_s < 0:
             raise ConfigError("VIDHUB_TOKEN_TTL must be 0 (no expiry) or a number of seconds")
         if self.recording_autostop_timeout_s < 0:
@@ -260,6 +266,7 @@ class Config:
             "redis_url": (("VIDHUB_REDIS_URL",), str),
             "node_id": (("VIDHUB_NODE_ID",), str),
             "token_ttl_s": (("VIDHUB_TOKEN_TTL",), int),
+            "media_workers": (("VIDHUB_MEDIA_WORKERS",), int),
             "log_level": (("VIDHUB_LOG_LEVEL",), str),
             "certfile": (("VIDHUB_CERTFILE",), str),
             "keyfile": (("VIDHUB_KEYFILE",), str),
@@ -315,6 +322,7 @@ class Config:
         if raw is not None:
             kw["hub_keys"] = tuple(k.strip() for k in raw.split(",") if k.strip())
         kw["webhook"] = _webhook_from_env(get)
+        kw.setdefault("media_workers", usable_cpus())
         for k, v in overrides.items():
             if v is not None:
                 kw[k] = v
@@ -323,6 +331,14 @@ class Config:
         if unknown:
             raise ConfigError(f"unknown settings: {sorted(unknown)}")
         return cls(**kw).validate()
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask), at least 1."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _webhook_from_env(get: Any) -> WebhookConfig:

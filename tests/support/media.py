@@ -13,6 +13,7 @@ class FakeRouter:
     def __init__(self, session_id: str) -> None:
         self.session_id = session_id
         self.on_endpoint_failed = None
+        self.on_closed = None
         self.producers: set[str] = set()
         self.consumers: dict[str, str] = {}
         self.candidates: list[tuple[str, str]] = []

@@ -87,6 +87,8 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENVIDU_", "VIDHUB_"))}
+        # media in the main process unless a test asks for workers (flag or environment)
+        env["VIDHUB_MEDIA_WORKERS"] = "0"
         env.update(self.extra_env)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child

@@ -21,6 +21,10 @@ class MediaRouter(Protocol):
     """What a room asks of its media router (producer/consumer ids are ours to choose)."""
 
     on_endpoint_failed: Callable[[str], Any] | None
+    #: Called once with OpenVidu's EndReason (``mediaServerDisconnect``) when the router is
+    #: gone without being closed: its media worker crashed or hung. The rooms then end every
+    #: stream of the session and build a new router.
+    on_closed: Callable[[str], Any] | None
 
     async def publish(self, producer_id: str, offer_sdp: str) -> str:
         """Accept a publisher's offer; returns the answer SDP."""

@@ -28,7 +28,7 @@ from vidhub.errors import SessionNotFound, TokenInvalid
 from vidhub.manager import SessionLedger
 from vidhub.protocol import openvidu_rpc as rpc
 from vidhub.protocol.openvidu_rest import SignalRequest, render_ice_server
-from vidhub.rooms.media import RouterFactory
+from vidhub.rooms.media import MediaRouter, RouterFactory
 from vidhub.rooms.room import LiveParticipant, ParticipantSink, Room
 
 __all__ = ["SOCKET_CLOSE_DELAY_S", "AfterReply", "Rooms", "token_id_of"]
@@ -156,6 +156,20 @@ class Rooms:
 
     def _new_room(self, session_id: str) -> Room:
         room = Room(session_id, self._router_factory(session_id))
+        self._watch(room)
+        return room
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        task = asyncio.get_running_loop().create_task(_awaited(work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _watch(self, room: Room) -> None:
+        """Listen to the room's current router: failed endpoints and a lost router."""
+        router = room.router
+
+        def closed(reason: str) -> None:
+            self._spawn(self._media_lost(room, router, reason))
 
         def failed(endpoint_id: str) -> None:
             owner = room.owner_of(endpoint_id)
@@ -168,8 +182,46 @@ class Rooms:
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
-        room.router.on_endpoint_failed = failed
-        return room
+        router.on_endpoint_failed = failed
+        router.on_closed = closed
+
+    async def _media_lost(self, room: Room, router: MediaRouter, reason: str) -> None:
+        """The router went away by itself (its media worker crashed or hung).
+
+        As OpenVidu does when its media server disconnects: every participant gets a
+        ``mediaError``; every subscription and publication ends with ``reason``
+        (``webrtcConnectionDestroyed`` events and webhooks), each publication with a
+        ``participantUnpublished`` to everyone, its owner included (openvidu-browser then
+        ends the Publisher with ``streamDestroyed``). The session gets a new router at once,
+        so the clients can publish and subscribe again.
+        """
+        if room.closed or room.router is not router or self._rooms.get(room.session_id) is not room:
+            return
+        log.warning("media of session %s lost (%s): ending its streams", room.session_id, reason)
+        room.router = self._router_factory(room.session_id)
+        self._watch(room)
+        parts = list(room.participants.values())
+        await room.broadcast(
+            "mediaError", rpc.media_error(f"Media server disconnected ({reason})"), parts
+        )
+        for part in parts:
+            async with part.lock:
+                subscriptions, part.subscriptions = part.subscriptions, {}
+                stream, part.stream = part.stream, None
+            for stream_id in subscriptions.values():
+                await self.ledger.remove_subscriber(
+                    room.session_id, part.connection_id, stream_id, reason
+                )
+            if stream is not None:
+                await self.ledger.remove_publisher(
+                    room.session_id, part.connection_id, stream.id, reason
+                )
+                await room.broadcast(
+                    "participantUnpublished",
+                    rpc.participant_unpublished(part.connection_id, reason),
+                    list(room.participants.values()),
+                )
+        await _quietly(router.close(), "close")
 
     # -- publishing --------------------------------------------------------------------
     async def publish(
@@ -558,6 +610,13 @@ def _check_sdk_version(sdk: str | None) -> None:
 
 async def _nothing() -> None:
     return None
+
+
+async def _awaited(work: Awaitable[None]) -> None:
+    try:
+        await work
+    except Exception:
+        log.exception("handling a lost media router failed")
 
 
 async def _quietly(call: Awaitable[None], what: str) -> None:

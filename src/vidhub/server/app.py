@@ -39,6 +39,7 @@ from vidhub.server.eventhub import EVENTHUB, setup_eventhub
 from vidhub.server.keys import CLOCK, CONFIG, EVENTS, MANAGER, READY
 from vidhub.server.lifecycle import setup_lifecycle
 from vidhub.server.limits import LimitCounters, LoopLag, SocketCaps, setup_limits
+from vidhub.server.media import media_health, setup_media_workers
 from vidhub.server.middlewares import (
     auth_middleware,
     cors_middleware,
@@ -87,14 +88,16 @@ def make_broker(cfg: Config) -> Broker | None:
     return RedisBroker(cfg.redis_url)
 
 
+def _media_hosts(cfg: Config) -> list[str] | None:
+    """The addresses media sockets bind to: configured, else loopback on a loopback host."""
+    return list(cfg.ice_host_addresses) or (["127.0.0.1"] if is_loopback_host(cfg.host) else None)
+
+
 def make_router_factory(cfg: Config) -> RouterFactory:
     """The media plane, chosen once: the in-process SFU configured from ``cfg``."""
-    hosts: list[str] | None = list(cfg.ice_host_addresses) or (
-        ["127.0.0.1"] if is_loopback_host(cfg.host) else None
-    )
     return sfu_router_factory(
         ice_servers=parse_ice_servers(cfg.ice_servers),
-        host_addresses=hosts,
+        host_addresses=_media_hosts(cfg),
         announced_address=cfg.ice_announced_address or None,
         forced_video_codec=cfg.forced_video_codec,
     )
@@ -108,7 +111,7 @@ async def health(request: web.Request) -> web.Response:
     if directory is not None and not directory.reachable:
         return web.json_response({"status": "DOWN", "redis": "unreachable"}, status=503)
     if request.app[READY].get("ready"):
-        return web.json_response({"status": "UP"})
+        return web.json_response({"status": "UP", **media_health(request.app)})
     return web.json_response({"status": "STARTING"}, status=503)
 
 
@@ -156,7 +159,17 @@ def make_app(
     )
     ledger.max_sessions = cfg.max_sessions
     ledger.max_connections_per_session = cfg.max_connections_per_session
-    rooms = Rooms(ledger, router_factory or make_router_factory(cfg))
+    if router_factory is None:
+        # media worker processes (started and stopped with the app, after the rooms), or
+        # the routers in this process
+        workers = setup_media_workers(
+            app,
+            cfg,
+            ice_servers=parse_ice_servers(cfg.ice_servers),
+            host_addresses=_media_hosts(cfg),
+        )
+        router_factory = workers.router if workers is not None else make_router_factory(cfg)
+    rooms = Rooms(ledger, router_factory)
     broker = make_broker(cfg)
     relay = (
         ClusterGateway(rooms, broker, the_store, cfg.effective_node_id)

@@ -224,3 +224,43 @@ async def test_unpublish_during_subscribe_negotiation_answers_105(sig: Harness) 
     router.gate.set()
     assert (await pending)["error"]["code"] == 105
     assert router.consumers == {}
+
+
+async def test_a_lost_media_router_ends_every_stream_with_media_server_disconnect(
+    sig: Harness,
+) -> None:
+    """A media worker crashed: OpenVidu's mediaServerDisconnect for every stream, then the
+    session gets a fresh router and the clients can publish again."""
+    a, ra = await sig.joined()
+    b, rb = await sig.joined()
+    sa = (await _publish(a))["id"]
+    sb = (await _publish(b))["id"]
+    await a.call("receiveVideoFrom", {"sender": sb, "sdpOffer": "o"})
+    await b.call("receiveVideoFrom", {"sender": sa, "sdpOffer": "o"})
+    lost = sig.routers[0]
+    assert lost.on_closed is not None
+    lost.on_closed("mediaServerDisconnect")
+
+    for peer in (a, b):
+        assert "mediaServerDisconnect" in (await peer.next("mediaError"))["error"]
+        gone = [await peer.next("participantUnpublished") for _ in range(2)]
+        # the owner hears of its own stream too: openvidu-browser ends its Publisher
+        assert sorted(g["connectionId"] for g in gone) == sorted([ra["id"], rb["id"]])
+        assert {g["reason"] for g in gone} == {"mediaServerDisconnect"}
+    destroyed = [e.fields for e in sig.events if e.name == "webrtcConnectionDestroyed"]
+    assert len(destroyed) == 4
+    assert {d["reason"] for d in destroyed} == {"mediaServerDisconnect"}
+    assert sorted(d["connection"] for d in destroyed) == ["INBOUND"] * 2 + ["OUTBOUND"] * 2
+    for cid in (ra["id"], rb["id"]):
+        r = await sig.client.get(f"/openvidu/api/sessions/S1/connection/{cid}")
+        conn = await r.json()
+        assert conn["publishers"] == [] and conn["subscribers"] == []
+    assert lost.closed
+
+    # the session carries on with a new router: publishing again works
+    again = (await _publish(a))["id"]
+    assert len(sig.routers) == 2 and again in sig.routers[1].producers
+    assert (await b.next("participantPublished"))["id"] == ra["id"]
+    await b.call("receiveVideoFrom", {"sender": again, "sdpOffer": "o"})
+    lost.on_closed("mediaServerDisconnect")  # a late second report of the old router: ignored
+    assert len(sig.routers) == 2
