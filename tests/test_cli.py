@@ -35,6 +35,8 @@ def test_serve_help_explains_every_option() -> None:
         "--log-level",
         "--certfile",
         "--keyfile",
+        "--media-workers",
+        "VIDHUB_MEDIA_WORKERS",
         "OPENVIDU_SECRET",
         "SERVER_PORT",
     ):
