@@ -325,7 +325,11 @@ async def run_agent(cfg: dict[str, Any]) -> None:
 
     aiortc_glue.install_host_addresses(["127.0.0.1"])
     media = pickle.loads(await asyncio.to_thread(Path(cfg["capture"]).read_bytes))
-    ctl = await Control.connect(cfg["port"])
+    served: dict[str, str] | None = cfg.get("tokens")  # bot id -> token: via vidhub serve
+    ctl = await Control.connect(cfg["port"]) if served is None else None
+    people: dict[str, Any] = {}  # bot id -> Participant (served mode)
+    streams: dict[str, str] = {}  # bot id -> its stream id (served mode)
+    rpc_ms: list[float] = []  # receiveVideoFrom round trips (served mode)
     pcs: list[Any] = []
     subs: list[tuple[dict[str, Any], WireCounter, float]] = []
     out = sys.stdout
@@ -350,13 +354,33 @@ async def run_agent(cfg: dict[str, Any]) -> None:
                 connected.set()
 
         await pc.setLocalDescription(await pc.createOffer())
-        reply = await ctl.call(
-            op="publish", room=p["room"], id=p["id"], sdp=pc.localDescription.sdp
-        )
-        await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+        if served is not None:
+            from vidhub.client.participant import Participant
+            from vidhub.protocol.openvidu_rpc import PublishVideoParams
+
+            who = people[p["id"]] = Participant(served[p["id"]], request_timeout=60)
+            await who.join()
+            params = PublishVideoParams(
+                sdp_offer=pc.localDescription.sdp,
+                has_audio=True,
+                has_video=True,
+                type_of_video="CAMERA",
+                frame_rate=FPS,
+                video_dimensions='{"width":640,"height":480}',
+            )
+            res = await who.request("publishVideo", params.to_params())
+            streams[p["id"]] = str(res["id"])
+            answer = res["sdpAnswer"]
+        else:
+            assert ctl is not None
+            reply = await ctl.call(
+                op="publish", room=p["room"], id=p["id"], sdp=pc.localDescription.sdp
+            )
+            answer = reply["sdp"]
+        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         await asyncio.wait_for(connected.wait(), 30)
 
-    async def subscribe(s: dict[str, Any]) -> None:
+    async def subscribe(s: dict[str, Any], stream_ids: dict[str, str]) -> None:
         t0 = time.monotonic()
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         pcs.append(pc)
@@ -372,17 +396,30 @@ async def run_agent(cfg: dict[str, Any]) -> None:
                 dtls._rx_srtp = counter
 
         await pc.setLocalDescription(await pc.createOffer())
-        reply = await ctl.call(
-            op="subscribe",
-            room=s["room"],
-            id=s["id"],
-            producer=s["producer"],
-            sdp=pc.localDescription.sdp,
-        )
-        for line in reply["sdp"].splitlines():
+        if served is not None:
+            from vidhub.protocol.openvidu_rpc import ReceiveVideoFromParams
+
+            params = ReceiveVideoFromParams(
+                stream_ids[s["producer"]], sdp_offer=pc.localDescription.sdp
+            )
+            t_rpc = time.monotonic()
+            res = await people[s["who"]].request("receiveVideoFrom", params.to_params())
+            rpc_ms.append(1000 * (time.monotonic() - t_rpc))
+            answer = res["sdpAnswer"]
+        else:
+            assert ctl is not None
+            reply = await ctl.call(
+                op="subscribe",
+                room=s["room"],
+                id=s["id"],
+                producer=s["producer"],
+                sdp=pc.localDescription.sdp,
+            )
+            answer = reply["sdp"]
+        for line in answer.splitlines():
             if line.startswith("m=video"):
                 counter.video_pt = int(line.split()[3])
-        await pc.setRemoteDescription(RTCSessionDescription(reply["sdp"], "answer"))
+        await pc.setRemoteDescription(RTCSessionDescription(answer, "answer"))
         subs.append((s, counter, t0))
 
     marks: dict[int, tuple[int, int, int]] = {}
@@ -392,17 +429,24 @@ async def run_agent(cfg: dict[str, Any]) -> None:
         line = await loop.run_in_executor(None, sys.stdin.readline)
         if not line:
             break
-        cmd = line.strip()
+        cmd, _, arg = line.strip().partition(" ")
         if cmd == "publish":
             await asyncio.gather(*(publish(p) for p in cfg["publishers"]))
-            say({"ok": True})
+            say({"ok": True, "streams": streams})
         elif cmd == "subscribe":
-            await asyncio.gather(*(subscribe(s) for s in cfg["subscriptions"]))
+            ids = json.loads(arg) if arg else {}
+            await asyncio.gather(*(subscribe(s, ids) for s in cfg["subscriptions"]))
             waits = [c.got_frame.wait() for _, c, _ in subs]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*waits), 15)
             lat = [c.first_frame - t0 for _, c, t0 in subs if c.first_frame is not None]
-            say({"latencies": lat, "no_frame": sum(c.first_frame is None for _, c, _ in subs)})
+            say(
+                {
+                    "latencies": lat,
+                    "no_frame": sum(c.first_frame is None for _, c, _ in subs),
+                    "rpc_ms": rpc_ms,
+                }
+            )
         elif cmd == "mark":
             t_mark = time.monotonic()
             for i, (_, c, _) in enumerate(subs):
@@ -426,7 +470,9 @@ async def run_agent(cfg: dict[str, Any]) -> None:
         elif cmd == "quit":
             break
     await asyncio.gather(*(pc.close() for pc in pcs), return_exceptions=True)
-    await ctl.close()
+    await asyncio.gather(*(p.leave() for p in people.values()), return_exceptions=True)
+    if ctl is not None:
+        await ctl.close()
 
 
 def _video_ssrc(c: WireCounter) -> int:
@@ -513,18 +559,25 @@ def stop_server(proc: subprocess.Popen[bytes], port: int) -> None:
         proc.wait()
 
 
-def window(agents: list[Agent], port: int, seconds: float) -> dict[str, Any]:
+def window(
+    agents: list[Agent], port: int, seconds: float, served: Served | None = None
+) -> dict[str, Any]:
     marks = everyone(agents, "mark")
-    s0 = server_stats(port)
+    s0 = served.stats() if served else server_stats(port)
     time.sleep(seconds)
-    s1 = server_stats(port)
+    s1 = served.stats() if served else server_stats(port)
     reports = everyone(agents, "report")
     rows = [r for rep in reports for r in rep["subs"]]
     wall = s1["t"] - s0["t"]
     cpu = s1["cpu"] - s0["cpu"]
-    out_pkts = s1["out"] - s0["out"]
-    in_pkts = s1["in"] - s0["in"]
     recv = sum(r["recv"] for r in rows)
+    # through vidhub serve the server's own counters are per worker: count what arrived
+    out_pkts = recv if served else s1["out"] - s0["out"]
+    in_pkts = s1["in"] - s0["in"]
+    per_process = {
+        name: 100 * (s1["procs"][name] - s0["procs"].get(name, 0.0)) / wall
+        for name in (s1.get("procs") or {})
+    }
     exp = sum(r["expected"] for r in rows)
     dur = statistics.mean(rep["dur"] for rep in reports)
     fps = [r["frames"] / dur for r in rows]
@@ -544,13 +597,16 @@ def window(agents: list[Agent], port: int, seconds: float) -> dict[str, Any]:
         "min_fps": min(fps) if fps else float("nan"),
         "frozen": sum(f < FPS / 2 for f in fps),
         "subs": len(rows),
+        "per_process_cpu": per_process,
     }
 
 
-def windows(agents: list[Agent], port: int, seconds: float, reps: int) -> dict[str, Any]:
+def windows(
+    agents: list[Agent], port: int, seconds: float, reps: int, served: Served | None = None
+) -> dict[str, Any]:
     """``reps`` back-to-back windows: the median one, plus every run's figures and the worst
     loss / fps / frozen count over all of them."""
-    runs = [window(agents, port, seconds) for _ in range(reps)]
+    runs = [window(agents, port, seconds, served) for _ in range(reps)]
     med = sorted(runs, key=lambda r: r["us_per_out"])[len(runs) // 2]
     out = dict(med)
     out["us_runs"] = [r["us_per_out"] for r in runs]
@@ -560,6 +616,222 @@ def windows(agents: list[Agent], port: int, seconds: float, reps: int) -> dict[s
     out["frozen"] = max(r["frozen"] for r in runs)
     out["server_dropped"] = sum(r["server_dropped"] for r in runs)
     return out
+
+
+class Served:
+    """``vidhub serve --media-workers N`` in a subprocess, measured from /proc.
+
+    Server CPU = the main process plus every media worker (utime + stime of each pid, the
+    workers' pids read from ``/health``).
+    """
+
+    def __init__(self, workers: int) -> None:
+        import requests
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        env = dict(os.environ, VIDHUB_ICE_HOST_ADDRESSES="127.0.0.1")
+        cmd = [sys.executable, "-m", "vidhub", "serve", "--port", str(self.port)]
+        cmd += ["--store", "memory", "--media-workers", str(workers), "--log-level", "warning"]
+        self.proc = subprocess.Popen(cmd, env=env)
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.http = requests.Session()
+        self.http.auth = ("OPENVIDUAPP", "MY_SECRET")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if self.http.get(self.base + "/health", timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("vidhub serve did not start")
+            time.sleep(0.1)
+        self.workers = [
+            int(w["pid"])
+            for w in self.http.get(self.base + "/health").json().get("mediaWorkers", [])
+        ]
+
+    def token(self, session: str) -> str:
+        self.http.post(self.base + "/openvidu/api/sessions", json={"customSessionId": session})
+        r = self.http.post(f"{self.base}/openvidu/api/sessions/{session}/connection", json={})
+        r.raise_for_status()
+        tok: str = r.json()["token"]
+        return tok
+
+    def health(self) -> dict[str, Any]:
+        out: dict[str, Any] = self.http.get(self.base + "/health").json()
+        return out
+
+    @staticmethod
+    def _cpu(pid: int) -> float:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def stats(self) -> dict[str, Any]:
+        procs = {"main": self._cpu(self.proc.pid)}
+        for i, pid in enumerate(self.workers):
+            procs[f"worker{i}"] = self._cpu(pid)
+        return {
+            "cpu": sum(procs.values()),
+            "t": time.monotonic(),
+            "in": 0,
+            "out": 0,
+            "dropped": 0,
+            "procs": procs,
+        }
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.http.close()
+
+
+def scenario_served_parity(
+    cap: Path, workers: int, rooms: int, size: int, win: float, reps: int
+) -> dict[str, Any]:
+    """The parity room through ``vidhub serve``: OpenVidu signalling, media via the workers."""
+    srv = Served(workers)
+    cfgs: list[dict[str, Any]] = [
+        {"port": 0, "capture": str(cap), "publishers": [], "subscriptions": [], "tokens": {}}
+        for _ in range(2)
+    ]
+    k = 0
+    for r in range(rooms):
+        for p in range(size):
+            cfg = cfgs[k % 2]
+            k += 1
+            bot = f"r{r}p{p}"
+            cfg["publishers"].append({"room": f"room{r}", "id": bot})
+            cfg["tokens"][bot] = srv.token(f"bench-room{r}")
+            for q in range(size):
+                if q != p:
+                    cfg["subscriptions"].append(
+                        {
+                            "room": f"room{r}",
+                            "id": f"{bot}-r{r}p{q}",
+                            "producer": f"r{r}p{q}",
+                            "who": bot,
+                        }
+                    )
+    agents = [Agent(c) for c in cfgs]
+    try:
+        published = everyone(agents, "publish")
+        stream_ids = {b: sid for rep in published for b, sid in rep["streams"].items()}
+        joined = everyone(agents, "subscribe " + json.dumps(stream_ids))
+        lat = [x for j in joined for x in j["latencies"]]
+        rpc = [x for j in joined for x in j["rpc_ms"]]
+        time.sleep(2.0)
+        res = windows(agents, srv.port, win, reps, srv)
+        res["join_p50_ms"] = 1000 * statistics.median(lat) if lat else float("nan")
+        res["rpc_p50_ms"] = statistics.median(rpc) if rpc else float("nan")
+        res["no_frame"] = sum(j["no_frame"] for j in joined)
+        res["publishers"] = rooms * size
+        res["workers"] = workers
+        res["placement"] = [w["sessions"] for w in srv.health().get("mediaWorkers", [])]
+        return res
+    finally:
+        for a in agents:
+            a.stop()
+        srv.stop()
+
+
+def print_served_parity(par: dict[str, Any], rooms: int, size: int, reps: int, win: float) -> None:
+    procs = ", ".join(f"{k} {v:.0f} %" for k, v in par["per_process_cpu"].items())
+    print(
+        f"\n[parity via vidhub serve, --media-workers {par['workers']}] {rooms} sessions x "
+        f"{size}: {par['publishers']} publishers, {par['subs']} subscriptions, "
+        f"{reps} x {win:.0f} s windows; sessions per worker {par['placement']}"
+    )
+    print(
+        f"  received by subscribers {par['out_pps']:.0f} pkt/s; server CPU "
+        f"{par['cpu_pct']:.1f} % of one core (runs: {_runs(par['cpu_runs'])}): {procs}"
+    )
+    print(
+        f"  CPU per forwarded packet (all processes, ingest and signalling included): "
+        f"{par['us_per_out']:.1f} us"
+    )
+    print(
+        f"  subscriber loss {par['loss_pct']:.2f} % (goal < 1 %), min fps {par['min_fps']:.1f}, "
+        f"frozen {par['frozen']}, without frame {par['no_frame']}, join p50 "
+        f"{par['join_p50_ms']:.0f} ms, receiveVideoFrom RPC p50 {par['rpc_p50_ms']:.1f} ms; "
+        f"load-generator CPU % {_runs(par['agent_cpu'])}"
+    )
+
+
+async def channel_latency(cap: Path, joins: int) -> dict[str, Any]:
+    """What the control channel adds to a join: the same ``subscribe`` calls (sequential,
+    one publisher, fresh subscriber PCs) against an in-process Router and a worker-backed
+    one, plus the channel's bare round trip (the heartbeat ``ping``)."""
+    from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+
+    from vidhub.media.pool import RouterSettings, WorkerPool
+    from vidhub.sfu import aiortc_glue
+    from vidhub.sfu.router import Router
+
+    aiortc_glue.install_host_addresses(["127.0.0.1"])
+    media = pickle.loads(await asyncio.to_thread(cap.read_bytes))
+
+    async def subscribe_times(router: Any) -> list[float]:
+        pub = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        video = Replay("video", media["video"], FPS, 3000)
+        audio = Replay("audio", [(a, True) for a in media["audio"]], 50, 960)
+        pub.addTransceiver(video.track, direction="sendonly")
+        pub.addTransceiver(audio.track, direction="sendonly")
+        await pub.setLocalDescription(await pub.createOffer())
+        answer = await router.publish("pub", pub.localDescription.sdp)
+        await pub.setRemoteDescription(RTCSessionDescription(answer, "answer"))
+        out = []
+        for i in range(joins + 2):
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            pc.addTransceiver("video", direction="recvonly")
+            pc.addTransceiver("audio", direction="recvonly")
+            await pc.setLocalDescription(await pc.createOffer())
+            t0 = time.perf_counter()
+            await router.subscribe(f"s{i}", "pub", pc.localDescription.sdp)
+            out.append(1000 * (time.perf_counter() - t0))
+            await pc.close()
+            await router.close_consumer(f"s{i}")
+        await pub.close()
+        return out[2:]  # the first two warm up the process
+
+    local = Router(host_addresses=["127.0.0.1"])
+    inproc = await subscribe_times(local)
+    await local.close()
+    pool = await WorkerPool(
+        1, RouterSettings(host_addresses=("127.0.0.1",)), log_level="warning"
+    ).start()
+    try:
+        remote = pool.router("bench")
+        worker = await subscribe_times(remote)
+        await remote.close()
+        pings = []
+        for _ in range(200):
+            t0 = time.perf_counter()
+            await pool._workers[0].call("ping", {}, 5.0)
+            pings.append(1000 * (time.perf_counter() - t0))
+    finally:
+        await pool.close()
+    return {"inproc": inproc, "worker": worker, "ping": pings}
+
+
+def print_channel(res: dict[str, Any]) -> None:
+    a, b = statistics.median(res["inproc"]), statistics.median(res["worker"])
+    print(
+        f"\n[control channel] {len(res['inproc'])} sequential subscribe calls (offer -> answer), "
+        "in-process Router vs one media worker"
+    )
+    print(
+        f"  in-process p50 {a:.1f} ms, via worker p50 {b:.1f} ms: added {b - a:+.1f} ms "
+        f"(goal <= 10 ms); bare channel round trip p50 {statistics.median(res['ping']):.3f} ms, "
+        f"p95 {pct(res['ping'], 0.95):.3f} ms"
+    )
 
 
 def pct(values: list[float], q: float) -> float:
@@ -807,9 +1079,14 @@ def main() -> None:
     ap.add_argument("--subs", type=int, default=20)
     ap.add_argument(
         "--only",
-        choices=("fanout", "served", "parity"),
+        choices=("fanout", "served", "parity", "workers", "channel"),
         action="append",
-        help="run only this scenario (repeatable); default: all three",
+        help="run only this scenario (repeatable); default: all but workers",
+    )
+    ap.add_argument(
+        "--workers-runs",
+        default="0:4x7,1:4x7,2:4x7,2:8x7",
+        help="for --only workers: WORKERS:ROOMSxSIZE runs through vidhub serve, comma-separated",
     )
     ap.add_argument(
         "--served-runs",
@@ -821,6 +1098,10 @@ def main() -> None:
     )
     args = ap.parse_args()
     only = set(args.only or ("fanout", "served", "parity"))
+    runs = [
+        (int(w), int(rs.split("x")[0]), int(rs.split("x")[1]))
+        for w, rs in (r.split(":") for r in args.workers_runs.split(","))
+    ]
     if not args.asyncio:
         import uvloop
 
@@ -903,6 +1184,12 @@ def main() -> None:
                 f"  not sent by server {par['server_dropped']} pkts (gated/unconnected); "
                 f"load-generator CPU % {_runs(par['agent_cpu'])}"
             )
+        if "channel" in only:
+            print_channel(asyncio.run(channel_latency(cap, 10 if args.quick else 30)))
+        if "workers" in only:
+            for workers, w_rooms, w_size in runs:
+                wpar = scenario_served_parity(cap, workers, w_rooms, w_size, win, reps)
+                print_served_parity(wpar, w_rooms, w_size, reps, win)
     print(f"\ntotal {time.monotonic() - t_start:.0f} s")
 
 

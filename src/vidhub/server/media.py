@@ -37,8 +37,7 @@ def setup_media_workers(
         return None
     settings = RouterSettings(
         ice_servers=tuple(
-            {"urls": s.url, "username": s.username, "credential": s.credential}
-            for s in ice_servers
+            {"urls": s.url, "username": s.username, "credential": s.credential} for s in ice_servers
         ),
         host_addresses=tuple(host_addresses) if host_addresses is not None else None,
         announced_address=cfg.ice_announced_address or None,
