@@ -93,6 +93,17 @@ async def test_individual_recording_through_rest(api: TestClient[Any, Any]) -> N
         )
         assert rec["url"] is None and "resolution" not in rec
         assert (await started_note).data == {"id": "R1", "name": "take1"}
+        # a publisher joining now is told in joinRoom; a subscriber is not (default
+        # OPENVIDU_RECORDING_NOTIFICATION=publisher_moderator)
+        late = Participant(await _token(api, "R1"))
+        joined = await late.join()
+        await late.leave()
+        assert (joined.recording_id, joined.recording_name) == ("R1", "take1")
+        r = await api.post(f"{API}/sessions/R1/connection", json={"role": "SUBSCRIBER"})
+        viewer = Participant((await r.json())["token"])
+        joined = await viewer.join()
+        await viewer.leave()
+        assert joined.recording_id is None
         assert (await (await api.get(f"{API}/sessions/R1")).json())["recording"] is True
         # a second start on the same session: 409
         r2 = await api.post(f"{API}/recordings/start", json={"session": "R1"})

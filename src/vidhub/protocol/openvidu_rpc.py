@@ -565,8 +565,18 @@ class JoinRoomResult:
     record: bool = True
     version: str = SERVER_VERSION
     media_server: str = "kurento"
+    #: The session's recording in progress, when this role is told about recordings.
+    recording_id: str | None = None
+    recording_name: str | None = None
 
     def to_json(self) -> dict[str, Any]:
+        d = self._to_json()
+        if self.recording_id is not None:
+            d["recordingId"] = self.recording_id
+            d["recordingName"] = self.recording_name or self.recording_id
+        return d
+
+    def _to_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
             "finalUserId": self.final_user_id or self.id,
@@ -600,6 +610,10 @@ class JoinRoomResult:
             record=bool(d.get("record", True)),
             version=str(d.get("version", "")),
             media_server=str(d.get("mediaServer", "")),
+            recording_id=str(d["recordingId"]) if d.get("recordingId") is not None else None,
+            recording_name=(
+                str(d["recordingName"]) if d.get("recordingName") is not None else None
+            ),
         )
 
 

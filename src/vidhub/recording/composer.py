@@ -29,6 +29,7 @@ import selectors
 import socket
 import sys
 import time
+import warnings
 from array import array
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -38,7 +39,16 @@ import av
 
 from vidhub.sfu.feed import HEADER, KIND_AUDIO, KIND_HELLO, KIND_VIDEO
 
-__all__ = ["Composer", "best_fit", "main"]
+__all__ = ["Composer", "best_fit", "main", "mix_s16"]
+
+with warnings.catch_warnings():
+    # audioop (C, saturating adds) is deprecated since 3.11 and gone in 3.13: use it while
+    # it exists, with the pure-Python mix below as the fallback.
+    warnings.simplefilter("ignore", DeprecationWarning)
+    try:
+        import audioop as _audioop
+    except ImportError:  # Python 3.13+
+        _audioop = None  # type: ignore[assignment]
 
 RATE = 48000
 #: Mixed audio buffered per stream at most (seconds); beyond it the oldest is dropped.
@@ -61,6 +71,14 @@ def best_fit(n: int, width: int, height: int) -> list[tuple[int, int, int, int]]
         x0 = (width - in_row * tw) // 2  # a short last row is centred
         tiles.append(((x0 + c * tw) & ~1, (r * th + (height - rows * th) // 2) & ~1, tw, th))
     return tiles
+
+
+def mix_s16(a: bytes, b: bytes) -> bytes:
+    """Sum two equal-length s16 buffers sample by sample, clipping to the int16 range."""
+    if _audioop is not None:
+        return bytes(_audioop.add(a, b, 2))
+    x, y = array("h", a), array("h", b)
+    return array("h", (max(-32768, min(32767, p + q)) for p, q in zip(x, y, strict=True))).tobytes()
 
 
 def _fit(fw: int, fh: int, tw: int, th: int) -> tuple[int, int]:
@@ -223,7 +241,10 @@ class Composer:
             pic = st.picture
             sw, sh = _fit(pic.width, pic.height, tw, th)
             if st.scaled is None or st.scaled[0] != (sw, sh):
-                st.scaled = ((sw, sh), pic.reformat(width=sw, height=sh, format="yuv420p"))
+                tile = pic.reformat(
+                    width=sw, height=sh, format="yuv420p", interpolation="FAST_BILINEAR"
+                )
+                st.scaled = ((sw, sh), tile)
             _blit(canvas, st.scaled[1], x + ((tw - sw) // 2 & ~1), y + ((th - sh) // 2 & ~1))
         canvas.pts = index
         canvas.time_base = Fraction(1, self.fps)
@@ -233,7 +254,7 @@ class Composer:
 
     def _mix(self) -> None:
         need = self.chunk * 4
-        mixed: array[int] | None = None
+        mixed: bytes | None = None
         for st in self.streams.values():
             if st.audio is None:
                 continue
@@ -241,16 +262,9 @@ class Composer:
             del st.pcm[:need]
             if len(take) < need:
                 take += bytes(need - len(take))
-            samples = array("h", take)
-            if mixed is None:
-                mixed = samples
-            else:
-                mixed = array(
-                    "h",
-                    (max(-32768, min(32767, a + b)) for a, b in zip(mixed, samples, strict=True)),
-                )
+            mixed = take if mixed is None else mix_s16(mixed, take)
         frame = av.AudioFrame(format="s16", layout="stereo", samples=self.chunk)
-        frame.planes[0].update(mixed.tobytes() if mixed is not None else bytes(need))
+        frame.planes[0].update(mixed if mixed is not None else bytes(need))
         frame.sample_rate = RATE
         frame.pts = self.audio_samples
         frame.time_base = Fraction(1, RATE)

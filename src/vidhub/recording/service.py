@@ -285,6 +285,14 @@ class RecordingService:
         active = self._active.get(session_id)
         return active is not None and active.rec.status in ("starting", "started")
 
+    def notified_recording(self, session_id: str, role: str) -> tuple[str, str] | None:
+        """(id, name) of the session's recording when ``role`` is told about recordings
+        (joinRoom's ``recordingId``/``recordingName``); None otherwise."""
+        active = self._active.get(session_id)
+        if active is None or active.rec.status != "started" or role not in self._roles:
+            return None
+        return active.rec.id, active.rec.name
+
     def holds_session(self, session_id: str) -> bool:
         """True when an empty session must stay for the autostop countdown."""
         return self.is_recording(session_id) and self.settings.autostop_timeout_s > 0

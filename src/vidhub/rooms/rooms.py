@@ -66,6 +66,9 @@ class Rooms:
         self._router_factory = router_factory
         self._rooms: dict[str, Room] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        #: (session id, role) -> (recording id, name) of a recording that role is told
+        #: about in joinRoom; set by the recording service when recording is enabled.
+        self.recording_of: Callable[[str, str], tuple[str, str] | None] = _no_recording
 
     def room(self, session_id: str) -> Room | None:
         return self._rooms.get(session_id)
@@ -152,6 +155,9 @@ class Rooms:
             record=conn.properties.record,
             coturn_ip=urlsplit(conn.token).hostname or "127.0.0.1",
         )
+        recording = self.recording_of(p.session, part.role)
+        if recording is not None:
+            result = replace(result, recording_id=recording[0], recording_name=recording[1])
         return part, result
 
     def _new_room(self, session_id: str) -> Room:
@@ -641,3 +647,7 @@ def _media(s: rpc.StreamInfo) -> MediaOptions:
 
 def _replace_stream(s: rpc.StreamInfo, changes: dict[str, object]) -> rpc.StreamInfo:
     return replace(s, **changes)  # type: ignore[arg-type]
+
+
+def _no_recording(session_id: str, role: str) -> tuple[str, str] | None:
+    return None

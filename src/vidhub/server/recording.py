@@ -62,7 +62,9 @@ def setup_recording(app: web.Application) -> None:
 
     async def lifetime(app: web.Application) -> AsyncIterator[None]:
         if SIGNALLING in app:
-            service.rooms = RoomsAccess(app[SIGNALLING].rooms)
+            rooms = app[SIGNALLING].rooms
+            service.rooms = RoomsAccess(rooms)
+            rooms.recording_of = service.notified_recording
         await service.start_up()
         yield
         await service.close()
