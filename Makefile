@@ -7,7 +7,7 @@ PEERS := tests/peers
 HOST ?= 127.0.0.1
 PORT ?= 4443
 
-.PHONY: install run test test-deps lint types bench clean
+.PHONY: install run test test-deps lint types bench clean fuzz
 
 install: $(STAMP)
 
@@ -47,6 +47,10 @@ test: test-deps
 	  echo "network namespaces unavailable: running the suite on the host's loopback"; \
 	  $(BIN)/python -m pytest -q -p no:cacheprovider; \
 	fi
+
+# The fuzz suite with 100x the examples of the CI profile (tests/fuzz/conftest.py): minutes.
+fuzz: install
+	VIDHUB_FUZZ=long $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
 
 lint: install
 	$(BIN)/ruff check src tests bench

@@ -53,7 +53,7 @@ def _bool(name: str, raw: str) -> bool:
 def _json_list(name: str, raw: str) -> list[str]:
     try:
         val = json.loads(raw) if raw.strip() else []
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: absurd nesting
         raise ConfigError(f"{name} must be a JSON array of strings") from exc
     if not isinstance(val, list) or not all(isinstance(v, str) for v in val):
         raise ConfigError(f"{name} must be a JSON array of strings")

@@ -8,9 +8,10 @@ import string
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz.conftest import examples
 from vidhub.hub import Hub
 from vidhub.protocol.expression import EvaluationError, ExpressionError, compile_expression
 from vidhub.protocol.ftrack_event import EventError, event_from_wire, event_to_wire
@@ -25,7 +26,7 @@ from vidhub.protocol.socketio09 import (
 
 ftrack_expression = pytest.importorskip("ftrack_api.event.expression")
 
-FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=examples(200))
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-10, 10) | st.text(max_size=5),

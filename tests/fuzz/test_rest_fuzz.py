@@ -10,9 +10,10 @@ from __future__ import annotations
 import string
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.fuzz.conftest import examples
 from vidhub.errors import BadRequest
 from vidhub.protocol import jsoncodec
 from vidhub.protocol.openvidu_rest import (
@@ -32,7 +33,7 @@ from vidhub.protocol.openvidu_rest import (
     render_recording_properties,
 )
 
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=examples(300))
 
 scalars = (
     st.none()

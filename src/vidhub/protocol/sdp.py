@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 
 __all__ = [
     "FORWARDABLE",
+    "MAX_M_SECTIONS",
+    "MAX_SDP_CHARS",
     "MediaSection",
     "SdpCodec",
     "SdpError",
@@ -37,6 +39,12 @@ __all__ = [
 FORWARDABLE: dict[str, tuple[str, ...]] = {"video": ("VP8", "H264"), "audio": ("OPUS",)}
 
 _DIRECTIONS = ("sendrecv", "sendonly", "recvonly", "inactive")
+
+#: Largest SDP accepted from a client, in characters. A browser's offer for one audio and one
+#: video track (simulcast, every codec Chromium knows, a dozen candidates) is 5-12 kB.
+MAX_SDP_CHARS = 64 * 1024
+#: Most m-sections accepted in one SDP: an OpenVidu leg carries one audio and one video track.
+MAX_M_SECTIONS = 8
 
 
 class SdpError(ValueError):
@@ -123,11 +131,14 @@ def parse_media_sections(sdp: str) -> list[MediaSection]:
         attributes apply to m-sections that carry none.
 
     Raises:
-        SdpError: no ``v=0`` line, a malformed ``m=``/``a=rtpmap``/``a=fmtp`` line, or no
-            m-section.
+        SdpError: no ``v=0`` line, a malformed ``m=``/``a=rtpmap``/``a=fmtp`` line, no
+            m-section, more than :data:`MAX_SDP_CHARS` characters or more than
+            :data:`MAX_M_SECTIONS` m-sections (checked before anything else reads the SDP).
     """
     if not isinstance(sdp, str) or not sdp.lstrip().startswith("v=0"):
         raise SdpError("SDP must start with v=0")
+    if len(sdp) > MAX_SDP_CHARS:
+        raise SdpError(f"SDP larger than {MAX_SDP_CHARS} characters")
     session_dir = "sendrecv"
     raw: list[_RawSection] = []
     cur: _RawSection | None = None
@@ -142,6 +153,8 @@ def parse_media_sections(sdp: str) -> list[MediaSection]:
                 fmts = [int(p) for p in parts[3:]] if parts[0] in ("audio", "video") else []
             except ValueError as exc:
                 raise SdpError(f"malformed m-line: {line[:80]!r}") from exc
+            if len(raw) >= MAX_M_SECTIONS:
+                raise SdpError(f"SDP has more than {MAX_M_SECTIONS} m-sections")
             cur = _RawSection(parts[0], port, fmts)
             raw.append(cur)
             continue
