@@ -157,6 +157,8 @@ class _Worker:
         self.router_stats: dict[str, RouterStats] = {}
         self.reports = 0
         self._reported = asyncio.Event()
+        #: Loop time of the last bytes read from the worker (the heartbeat's evidence).
+        self.last_heard = asyncio.get_running_loop().time()
 
     # -- start -------------------------------------------------------------------------
 
@@ -178,6 +180,9 @@ class _Worker:
                 pass_fds=(child.fileno(),),
                 stdin=asyncio.subprocess.DEVNULL,
             )
+        except BaseException:
+            parent.close()
+            raise
         finally:
             child.close()
         self.pid = self.proc.pid
@@ -198,8 +203,10 @@ class _Worker:
     async def _read(self, reader: asyncio.StreamReader) -> None:
         decoder = Decoder()
         why = "control channel closed"
+        loop = asyncio.get_running_loop()
         try:
             while data := await reader.read(1 << 16):
+                self.last_heard = loop.time()
                 for msg in decoder.feed(data):
                     self._handle(msg)
         except ControlProtocolError as exc:
@@ -469,19 +476,28 @@ class WorkerPool:
     # -- faults --------------------------------------------------------------------------
 
     async def _beat(self) -> None:
+        """Ping every worker each ``heartbeat_s``; one that has sent nothing at all (no
+        answer, no load report) for ``heartbeat_timeout_s`` hangs.
+
+        Silence is judged from what this process has read, and not in a round where this
+        loop itself woke up late: if the main process was the one stalled, the workers'
+        answers are still unread in the socket and nobody is condemned for it.
+        """
+        loop = asyncio.get_running_loop()
+        last = loop.time()
         while True:
             await asyncio.sleep(self.heartbeat_s)
-            await asyncio.gather(*(self._ping(w) for w in list(self._workers)))
-
-    async def _ping(self, worker: _Worker) -> None:
-        if worker.lost or not worker.ready.done():
-            return
-        try:
-            await asyncio.wait_for(worker.send("ping", {}), self.heartbeat_timeout_s)
-        except TimeoutError:
-            worker.lose(f"no heartbeat answer within {self.heartbeat_timeout_s:.1f} s")
-        except MediaWorkerLost:
-            pass
+            now = loop.time()
+            stalled = now - last > self.heartbeat_s + 1.0
+            last = now
+            for worker in list(self._workers):
+                if worker.lost or not worker.ready.done():
+                    continue
+                silent = now - worker.last_heard
+                if not stalled and silent > self.heartbeat_timeout_s:
+                    worker.lose(f"no heartbeat answer for {silent:.1f} s")
+                    continue
+                worker.send("ping", {}).add_done_callback(_consume)
 
     def _worker_lost(self, worker: _Worker) -> None:
         if self.closing:
