@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vidhub.protocol.mediactl import (
     ControlProtocolError,
@@ -90,3 +93,40 @@ def test_an_oversized_frame_is_refused_before_it_is_buffered() -> None:
 def test_values_json_cannot_carry_are_refused_at_encoding() -> None:
     with pytest.raises(ControlProtocolError):
         encode(Request(1, "publish", {"sdp": object()}))
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+_args = st.dictionaries(st.text(max_size=8), _json, max_size=4)
+_messages = (
+    st.builds(Request, st.integers(0, 2**53), st.text(max_size=16), _args)
+    | st.builds(Response.success, st.integers(0, 2**53), _json)
+    | st.builds(Response.failure, st.integers(0, 2**53), st.text(max_size=16), st.text(max_size=40))
+    | st.builds(Event, st.text(max_size=16), _args)
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_messages, max_size=6), st.integers(1, 50))
+def test_any_messages_round_trip_however_the_stream_is_cut(
+    msgs: list[Request | Response | Event], step: int
+) -> None:
+    stream = b"".join(encode(m) for m in msgs)
+    dec = Decoder()
+    out = []
+    for i in range(0, len(stream), step):
+        out += dec.feed(stream[i : i + step])
+    assert out == msgs
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_garbage_gives_only_protocol_errors(data: bytes) -> None:
+    dec = Decoder(max_frame=1 << 16)
+    with contextlib.suppress(ControlProtocolError):
+        dec.feed(data)
