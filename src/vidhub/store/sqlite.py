@@ -23,11 +23,12 @@ import asyncio
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
-from vidhub.core.models import ConnectionId, SessionId
+from vidhub.core.models import Connection, ConnectionId, Session, SessionId
 from vidhub.errors import StoreUnavailable
-from vidhub.store.memory import MemoryStore
+from vidhub.store.memory import MemoryStore, _token_key
 
 __all__ = ["SqliteStore"]
 
@@ -98,6 +99,7 @@ class SqliteStore(MemoryStore):
         self._checkpointer: _Checkpointer | None = None
         self._db: sqlite3.Connection | None = None
         self._seq = 0
+        self._last_write_error = -1e9
 
     async def start(self) -> None:
         """Open (or create) the database and load it.
@@ -179,7 +181,45 @@ class SqliteStore(MemoryStore):
         if self._db is None:
             raise RuntimeError("SqliteStore used before start()")
         # isolation_level=None: each statement is its own committed transaction.
-        self._db.execute(sql, args)
+        try:
+            self._db.execute(sql, args)
+        except sqlite3.Error as exc:
+            raise self._write_failed(exc) from None
+
+    def _write_failed(self, exc: sqlite3.Error) -> StoreUnavailable:
+        """A write failed (full disk, read-only file, I/O error): one line naming the file,
+        and 503 + Retry-After to the caller instead of a 500."""
+        now = time.monotonic()
+        if now - self._last_write_error >= 10.0:
+            self._last_write_error = now
+            log.error(
+                "cannot write to the database %s (%s); free disk space or fix its permissions",
+                self._path,
+                exc,
+            )
+        return StoreUnavailable(f"the server cannot save changes right now ({exc}); retry later")
+
+    async def create_session(self, session: Session) -> None:
+        try:
+            await super().create_session(session)
+        except StoreUnavailable:
+            # not saved: forget it in RAM too, so a restart does not disagree with the answer
+            self._sessions.pop(session.id, None)
+            self._conns.pop(session.id, None)
+            raise
+
+    async def add_connection(self, conn: Connection) -> None:
+        try:
+            await super().add_connection(conn)
+        except StoreUnavailable:
+            self._forget_connection(conn)
+            raise
+
+    def _forget_connection(self, conn: Connection) -> None:
+        conns = self._conns.get(conn.session_id)
+        if conns is not None:
+            conns.pop(conn.id, None)
+        self._tokens.pop(_token_key(conn.session_id, conn.token_id), None)
 
     def _next(self) -> int:
         self._seq += 1
@@ -194,10 +234,13 @@ class SqliteStore(MemoryStore):
     def _persist_session_deleted(self, session_id: SessionId) -> None:
         if self._db is None:
             raise RuntimeError("SqliteStore used before start()")
-        with self._db:  # one transaction for both tables
-            self._db.execute("BEGIN")
-            self._db.execute("DELETE FROM connections WHERE session_id = ?", (session_id,))
-            self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        try:
+            with self._db:  # one transaction for both tables
+                self._db.execute("BEGIN")
+                self._db.execute("DELETE FROM connections WHERE session_id = ?", (session_id,))
+                self._db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
+        except sqlite3.Error as exc:
+            raise self._write_failed(exc) from None
 
     def _persist_connection(
         self, session_id: SessionId, conn_id: ConnectionId, blob: bytes
