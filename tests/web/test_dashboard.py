@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -131,6 +132,9 @@ async def test_dashboard_sign_in_lists_plots_events_and_evict(
     )
     await pages.wait("op", joined, WAIT_S, "cat's join in the feed")
     await pages.wait("op", f"({row_of('cat')})", WAIT_S, "cat in the list")
+    if os.environ.get("VIDHUB_SCREENSHOT_DIR"):
+        # the picture for docs/: let the plots fill up a little first
+        await pages.wait("op", f"+{bitrate}.dataset.points >= 40", 90, "forty points")
     await pages.screenshot("op", shots / "dashboard.png")
 
     # evict: cat is removed from the call, as by REST

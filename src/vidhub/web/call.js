@@ -101,7 +101,10 @@ function attach(tile, media, { local = false } = {}) {
   video.srcObject = media;
   if (!local) {
     const firstFrame = () => {
-      if (state.firstRemoteFrameMs === null) state.firstRemoteFrameMs = performance.now();
+      if (state.firstRemoteFrameMs === null) {
+        state.firstRemoteFrameMs = performance.now();
+        performance.mark('vidhub:first-remote-frame');
+      }
       tile.classList.add('playing');
     };
     if (video.requestVideoFrameCallback) video.requestVideoFrameCallback(firstFrame);
@@ -161,7 +164,9 @@ async function join(roomName, name) {
   let room;
   try {
     const token = await tokenFor(roomName);
+    performance.mark('vidhub:token');
     room = await Room.join(token, { metadata: JSON.stringify({ clientData: name }) });
+    performance.mark('vidhub:joined');
   } catch (e) {
     const { media } = await mediaP;
     if (media) media.getTracks().forEach((t) => t.stop());
@@ -180,6 +185,7 @@ async function join(roomName, name) {
   for (const p of room.participants.values()) if (p.stream) receive(p.id);
 
   const { media, message } = await mediaP;
+  performance.mark('vidhub:local-media');
   state.media = media;
   const me = addTile(room.connectionId, name, true);
   if (media) {
@@ -202,6 +208,7 @@ async function receive(connectionId) {
   const tile = tileFor(connectionId) || addTile(connectionId, part ? part.name : '');
   try {
     const media = await room.subscribe(connectionId);
+    performance.mark('vidhub:subscribed');
     const s = part.stream;
     setMediaFlags(tile, s.hasAudio ? s.audioActive : false, s.videoActive, s.hasVideo);
     attach(tile, media);
