@@ -42,16 +42,22 @@ export class RpcError extends Error {
 export async function tokenFor(roomName, { base = '', connection = {} } = {}) {
   const post = async (path, body) => {
     let res;
-    try {
-      res = await fetch(base + path, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify(body),
-      });
-    } catch (e) {
-      const err = new Error('The server cannot be reached.');
-      err.name = 'UnreachableError';
-      throw err;
+    // a busy server answers 503 (or 429) with Retry-After: wait that long, a few times
+    for (let attempt = 0; ; attempt++) {
+      try {
+        res = await fetch(base + path, {
+          method: 'POST',
+          headers: { 'Content-Type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      } catch (e) {
+        const err = new Error('The server cannot be reached.');
+        err.name = 'UnreachableError';
+        throw err;
+      }
+      const retryAfter = Number(res.headers.get('Retry-After'));
+      if ((res.status !== 503 && res.status !== 429) || !(retryAfter >= 0) || attempt >= 4) break;
+      await new Promise((r) => setTimeout(r, Math.min(retryAfter, 5) * 1000 || 250));
     }
     const text = await res.text();
     if (!res.ok) {
