@@ -15,7 +15,7 @@ Figures, per cluster size:
    receiving nodes, divided by the CPU seconds those nodes used (decoding the batches from
    Redis, routing, writing to sockets): the rate one fully busy core of a receiving node
    sustains. The wall-clock rate is printed too.
-2. p50/p99 publish-to-deliver latency with the publisher paced at 1000 events/s, timed at
+2. p50/p99 publish-to-deliver latency with the publisher paced at 300 events/s, timed at
    every subscriber, and the p99 added compared with the single node.
 """
 
@@ -41,7 +41,7 @@ sys.path.insert(0, str(ROOT))
 import hub as hb  # noqa: E402  (bench/hub.py: the raw clients)
 
 SUBS_PER_NODE = 20
-LAT_RATE = 1000.0
+LAT_RATE = 300.0
 
 
 def start_redis(tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
@@ -106,8 +106,27 @@ def start_node(tmp: Path, n: int, redis_url: str) -> tuple[subprocess.Popen[byte
         stdout=out,
         stderr=subprocess.STDOUT,
     )
-    wait_port(port, proc)
+    wait_health(port, proc)
     return proc, port
+
+
+def wait_health(port: int, proc: subprocess.Popen[bytes]) -> None:
+    """Until the node's ``/health`` answers 200 (the app is up, not just the port)."""
+    import urllib.request
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"node exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.05)  # polling a child process we do not control
+    proc.kill()
+    raise RuntimeError(f"node on port {port} never became healthy")
 
 
 async def scenario(nodes: list[tuple[subprocess.Popen[bytes], int]], quick: bool) -> dict[str, Any]:
@@ -131,7 +150,7 @@ async def scenario(nodes: list[tuple[subprocess.Popen[bytes], int]], quick: bool
         delivered = sum(c.received for c in subs) - base
         for c in subs[::5]:  # a sample keeps the client's parsing off the critical path
             c.measure = True
-        lat_count = 1000 if quick else 4000
+        lat_count = 600 if quick else 3000
         base = sum(c.received for c in subs)
         await hb.publish_pipelined(pub, "bench.hit", lat_count, 1_000_000, paced_rate=LAT_RATE)
         await hb.wait_received(subs, base + lat_count * n_subs, 60)

@@ -512,7 +512,11 @@ class SessionManager:
         node was asked; ``ws_base`` (this node as the caller reached it) otherwise.
         """
         base = await self.placement.ws_base(session_id, ws_base)
-        return await self.ledger.create_connection(session_id, props, base)
+        try:
+            return await self.ledger.create_connection(session_id, props, base)
+        except SessionNotFound:
+            await self.placement.forget(session_id)  # placed by the lookup above: undo
+            raise
 
     async def get_connection(self, session_id: str, conn_id: str) -> Connection:
         """Raises SessionNotFound (400 at the REST edge) or ConnectionNotFound."""
@@ -525,8 +529,11 @@ class SessionManager:
         return await self.ledger.update_connection(session_id, conn_id, role, record)
 
     async def collect_garbage(self, threshold_s: int) -> list[str]:
-        """See :meth:`SessionLedger.collect_garbage`."""
-        return await self.ledger.collect_garbage(threshold_s)
+        """See :meth:`SessionLedger.collect_garbage` (the removed sessions' placements go)."""
+        removed = await self.ledger.collect_garbage(threshold_s)
+        for session_id in removed:
+            await self.placement.forget(session_id)
+        return removed
 
     async def recover_after_restart(self) -> list[Connection]:
         """See :meth:`SessionLedger.recover_after_restart`."""

@@ -93,7 +93,14 @@ class ClusterPlacement:
         Raises:
             BrokerUnavailable: the shared server cannot be reached.
         """
-        return await self._presence.assign(host_key(session_id), self._lightest())
+        key = host_key(session_id)
+        choice = self._lightest()
+        host = await self._presence.assign(key, choice)
+        if host != choice and host not in self._directory.live():
+            # left over from an earlier session with this id whose host is gone: replace it
+            await self._presence.release(key)
+            host = await self._presence.assign(key, choice)
+        return host
 
     async def ws_base(self, session_id: str, fallback: str) -> str:
         try:
