@@ -7,13 +7,23 @@ import io
 import json
 import zipfile
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
 import av
+from aiortc import AudioStreamTrack, VideoStreamTrack
+from av import AudioFrame, VideoFrame
 
 from vidhub.client import Participant
 
-__all__ = ["FileInfo", "probe", "read_zip", "wait_media_flowing"]
+__all__ = [
+    "FileInfo",
+    "WallClockAudio",
+    "WallClockVideo",
+    "probe",
+    "read_zip",
+    "wait_media_flowing",
+]
 
 
 async def wait_media_flowing(bot: Participant, within: float) -> None:
@@ -79,3 +89,66 @@ def read_zip(data: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
     meta_name = next(n for n in members if n.endswith(".json"))
     meta = json.loads(members.pop(meta_name))
     return meta, members
+
+
+class WallClockVideo(VideoStreamTrack):
+    """aiortc's synthetic camera, but stamped with the wall clock.
+
+    aiortc's own tracks count frames (1/30 s each) and catch up in bursts when the process
+    is starved, so their timestamps drift from real time on a busy machine; a browser
+    stamps capture time. Frames here carry the time they are made, so a recording's
+    duration can be checked against real time whatever the load.
+    """
+
+    def __init__(self, width: int = 640, height: int = 480) -> None:
+        super().__init__()
+        self.size = (width, height)
+        self._t0: float | None = None
+        self._n = 0
+
+    async def recv(self) -> VideoFrame:
+        loop = asyncio.get_running_loop()
+        if self._t0 is None:
+            self._t0 = loop.time()
+        self._n += 1
+        due = self._t0 + self._n / 30
+        now = loop.time()
+        if due > now:
+            await asyncio.sleep(due - now)  # pacing the synthetic camera, not synchronising
+        else:
+            self._n = int((now - self._t0) * 30)  # starved: skip frames, never burst
+        frame = VideoFrame(*self.size, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes([128]) * plane.buffer_size)
+        frame.pts = round((loop.time() - self._t0) * 90000)
+        frame.time_base = Fraction(1, 90000)
+        return frame
+
+
+class WallClockAudio(AudioStreamTrack):
+    """aiortc's silent microphone stamped with the wall clock (see :class:`WallClockVideo`):
+    when starved it leaves a gap instead of bursting."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._t0: float | None = None
+        self._samples = 0
+
+    async def recv(self) -> AudioFrame:
+        loop = asyncio.get_running_loop()
+        if self._t0 is None:
+            self._t0 = loop.time()
+        self._samples += 960
+        due = self._t0 + self._samples / 48000
+        now = loop.time()
+        if due > now:
+            await asyncio.sleep(due - now)  # pacing the synthetic microphone
+        else:
+            self._samples = int((now - self._t0) * 48000) // 960 * 960
+        frame = AudioFrame(format="s16", layout="mono", samples=960)
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        frame.pts = self._samples
+        frame.sample_rate = 48000
+        frame.time_base = Fraction(1, 48000)
+        return frame

