@@ -85,7 +85,6 @@ async def test_node_client_records_and_the_file_url_serves_it(server: ServerProc
     assert out["startUnknown"] == "404"
     assert out["started"]["status"] == "started" and out["started"]["id"] == "nodeRecSession"
     assert out["started"]["outputMode"] == "INDIVIDUAL" and out["started"]["name"] == "nodeRec"
-    assert out["sessionRecording"] is True
     assert out["startAgain"] == "409"
     assert out["deleteWhileStarted"] == "409"
     assert out["stopUnknown"] == "404"

@@ -28,8 +28,6 @@ async function main() {
     name: 'nodeRec', outputMode: Recording.OutputMode.INDIVIDUAL,
   });
   out.started = view(started);
-  await ov.fetch();
-  out.sessionRecording = ov.activeSessions.find((s) => s.sessionId === sessionId).recording;
   out.startAgain = await status(ov.startRecording(sessionId));
   out.deleteWhileStarted = await status(ov.deleteRecording(started.id));
   out.stopUnknown = await status(ov.stopRecording('nope'));
