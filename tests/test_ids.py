@@ -26,3 +26,17 @@ def test_tokens_do_not_repeat_and_use_the_whole_alphabet() -> None:
     assert len(counts) == 62
     # 75 000 draws over 62 symbols: each near 1210; a biased mapping would skew some by ~15 %
     assert min(counts.values()) > 1000 and max(counts.values()) < 1420
+
+
+def test_the_connection_of_a_stream_is_parsed_in_one_place() -> None:
+    from vidhub.ids import connection_of_stream
+    from vidhub.protocol import openvidu_rpc as rpc
+
+    cid = ids.connection_id()
+    sid = ids.stream_id("CAMERA", True, cid)
+    assert connection_of_stream(sid) == cid
+    # openvidu-browser 2.x may prefix the sender with the subscriber's own connection id
+    assert connection_of_stream(f"con_Other_{sid}") == cid
+    assert connection_of_stream("no-connection-here") is None
+    assert rpc.ReceiveVideoFromParams(sender=sid).publisher_connection_id == cid
+    assert rpc.UnsubscribeParams(cid).publisher_connection_id == cid

@@ -9,14 +9,23 @@ from __future__ import annotations
 import re
 import secrets
 import string
+from typing import NewType
 
 __all__ = [
     "CUSTOM_SESSION_ID_RE",
+    "ConnectionId",
+    "SessionId",
     "connection_id",
+    "connection_of_stream",
     "session_id",
     "stream_id",
     "token_id",
 ]
+
+#: A session's id (generated ``ses_...`` or the client's ``customSessionId``).
+SessionId = NewType("SessionId", str)
+#: A connection's id, ``con_...``; also the participant's id in signalling.
+ConnectionId = NewType("ConnectionId", str)
 
 _UPPER = string.ascii_uppercase
 _ALNUM = string.digits + string.ascii_uppercase + string.ascii_lowercase
@@ -43,14 +52,14 @@ def _rand(prefix: str, n: int) -> str:
     return prefix + secrets.choice(_UPPER) + _alnum(n)
 
 
-def session_id() -> str:
+def session_id() -> SessionId:
     """A generated session id, ``ses_`` + U + 9X."""
-    return _rand("ses_", 9)
+    return SessionId(_rand("ses_", 9))
 
 
-def connection_id() -> str:
+def connection_id() -> ConnectionId:
     """A connection id, ``con_`` + U + 9X."""
-    return _rand("con_", 9)
+    return ConnectionId(_rand("con_", 9))
 
 
 def token_id() -> str:
@@ -62,3 +71,10 @@ def stream_id(type_of_video: str | None, has_video: bool, connection: str) -> st
     """A stream id ``str_<CAM|SCR|CUS|IPC|MIC>_<U+3X>_<connectionId>``."""
     kind = (type_of_video or "CAMERA")[:3].upper() if has_video else "MIC"
     return _rand(f"str_{kind}_", 3) + "_" + connection
+
+
+def connection_of_stream(stream_id: str) -> ConnectionId | None:
+    """The publisher's connection id inside a stream id (after the last ``_con_``), or
+    ``None`` when ``stream_id`` names no connection. The one parser of this format."""
+    i = stream_id.rfind("_con_")
+    return ConnectionId(stream_id[i + 1 :]) if i >= 0 else None

@@ -21,8 +21,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from vidhub import ids
@@ -96,26 +96,29 @@ class SessionLedger:
         self._ice_servers = ice_servers
         #: Seconds a pending token stays usable; 0 means until its session ends (as OpenVidu).
         self.token_ttl_s = token_ttl_s
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[SessionId, _SessionLock] = {}
         #: Whether a session is being recorded (set by the recording service when enabled).
-        self.is_recording: Callable[[str], bool] = _never
+        self.is_recording: Callable[[SessionId], bool] = _never
         #: Whether an empty session must stay open (a recording's autostop countdown).
-        self.holds_session: Callable[[str], bool] = _never
+        self.holds_session: Callable[[SessionId], bool] = _never
         #: Caps (0: none): sessions in all, connections in one session; beyond: 429.
         self.max_sessions = 0
         self.max_connections_per_session = 0
 
     @contextlib.asynccontextmanager
-    async def locked(self, session_id: str) -> AsyncIterator[None]:
+    async def locked(self, session_id: SessionId) -> AsyncIterator[None]:
         """Hold the session's lock: joins, leaves and deletes of one session run one at a time."""
-        lock = self._locks.get(session_id)
-        if lock is None:
-            lock = self._locks[session_id] = asyncio.Lock()
+        entry = self._locks.get(session_id)
+        if entry is None:
+            entry = self._locks[session_id] = _SessionLock()
+        entry.users += 1
         try:
-            async with lock:
+            async with entry.lock:
                 yield
         finally:
-            if not lock.locked() and not getattr(lock, "_waiters", None):
+            # the last user (holder or waiter) drops the lock, so idle sessions cost nothing
+            entry.users -= 1
+            if entry.users == 0:
                 self._locks.pop(session_id, None)
 
     # -- sessions ------------------------------------------------------------------------
@@ -129,16 +132,16 @@ class SessionLedger:
             raise TooManyRequests(
                 f"session limit reached ({self.max_sessions}, VIDHUB_MAX_SESSIONS)"
             )
-        sid = SessionId(props.custom_session_id or ids.session_id())
+        sid = SessionId(props.custom_session_id) if props.custom_session_id else ids.session_id()
         session = Session(id=sid, created_at=self.clock.now_ms(), properties=props)
         await self.store.create_session(session)
         await self.events.emit(lifecycle.session_created(session))
         return session
 
-    async def get_session(self, session_id: str) -> SessionView:
+    async def get_session(self, session_id: SessionId) -> SessionView:
         """``GET /sessions/{id}``. Raises SessionNotFound."""
-        s = await self.store.get_session(SessionId(session_id))
-        conns = await self.store.list_connections(SessionId(session_id))
+        s = await self.store.get_session(session_id)
+        conns = await self.store.list_connections(session_id)
         if s is None or conns is None:
             raise SessionNotFound()
         return SessionView(s, conns, self.is_recording(s.id))
@@ -207,7 +210,7 @@ class SessionLedger:
 
     # -- connections ---------------------------------------------------------------------
     async def create_connection(
-        self, session_id: str, props: ConnectionProperties, ws_base: str
+        self, session_id: SessionId, props: ConnectionProperties, ws_base: str
     ) -> Connection:
         """``POST /sessions/{id}/connection``: a pending connection with a fresh token.
 
@@ -231,8 +234,8 @@ class SessionLedger:
             props = _with_ice(props, self._ice_servers)
         tok = ids.token_id()
         conn = Connection(
-            id=ConnectionId(ids.connection_id()),
-            session_id=SessionId(session_id),
+            id=ids.connection_id(),
+            session_id=session_id,
             token=f"{ws_base}?sessionId={session_id}&token={tok}",
             token_id=tok,
             created_at=self.clock.now_ms(),
@@ -241,51 +244,42 @@ class SessionLedger:
         await self.store.add_connection(conn)
         return conn
 
-    async def get_connection(self, session_id: str, conn_id: str) -> Connection:
+    async def get_connection(self, session_id: SessionId, conn_id: ConnectionId) -> Connection:
         """Raises SessionNotFound (400 at the REST edge) or ConnectionNotFound."""
-        if await self.store.get_session(SessionId(session_id)) is None:
+        if await self.store.get_session(session_id) is None:
             raise SessionNotFound()
-        c = await self.store.get_connection(SessionId(session_id), ConnectionId(conn_id))
+        c = await self.store.get_connection(session_id, conn_id)
         if c is None:
             raise ConnectionNotFound()
         return c
 
     async def update_connection(
-        self, session_id: str, conn_id: str, role: str | None, record: bool | None
+        self, session_id: SessionId, conn_id: ConnectionId, role: str | None, record: bool | None
     ) -> Connection:
         """``PATCH /sessions/{id}/connection/{cid}``: change role and/or record."""
         await self.get_connection(session_id, conn_id)
 
         def change(c: Connection) -> None:
             p = c.properties
-            c.properties = ConnectionProperties(
-                type=p.type,
-                data=p.data,
+            c.properties = replace(
+                p,
                 record=p.record if record is None else record,
                 role=p.role if role is None else role,
-                kurento_options=p.kurento_options,
-                custom_ice_servers=p.custom_ice_servers,
-                rtsp_uri=p.rtsp_uri,
-                adaptative_bitrate=p.adaptative_bitrate,
-                only_play_with_subscribers=p.only_play_with_subscribers,
-                network_cache=p.network_cache,
             )
 
-        updated = await self.store.update_connection(
-            SessionId(session_id), ConnectionId(conn_id), change
-        )
+        updated = await self.store.update_connection(session_id, conn_id, change)
         if updated is None:
             raise ConnectionNotFound()
         return updated
 
-    async def delete_pending(self, session_id: str, conn_id: str) -> None:
+    async def delete_pending(self, session_id: SessionId, conn_id: ConnectionId) -> None:
         """Revoke a connection that has not joined (its token becomes invalid)."""
-        await self.store.delete_connection(SessionId(session_id), ConnectionId(conn_id))
+        await self.store.delete_connection(session_id, conn_id)
 
     # -- participants --------------------------------------------------------------------
     async def join(
         self,
-        session_id: str,
+        session_id: SessionId,
         token_id: str,
         *,
         ip: str | None,
@@ -298,13 +292,13 @@ class SessionLedger:
             TokenInvalid: unknown, used or revoked token, or no such session.
         """
         async with self.locked(session_id):
-            session = await self.store.get_session(SessionId(session_id))
+            session = await self.store.get_session(session_id)
             if session is None:
                 raise TokenInvalid(f"Token {token_id} is not valid")
             info = ActivationInfo(
                 self.clock.now_ms(), ip, platform, client_data, "unknown", self.node_id
             )
-            conn = await self.store.activate(SessionId(session_id), token_id, info)
+            conn = await self.store.activate(session_id, token_id, info)
             if conn is None:
                 raise TokenInvalid(f"Token {token_id} is not valid")
             if self.token_ttl_s > 0 and info.active_at - conn.created_at > self.token_ttl_s * 1000:
@@ -316,23 +310,28 @@ class SessionLedger:
             await self.events.emit(lifecycle.participant_joined(session, conn))
         return conn
 
-    async def leave(self, session_id: str, conn_id: str, reason: str) -> None:
+    async def leave(self, session_id: SessionId, conn_id: ConnectionId, reason: str) -> None:
         """A participant leaves; the session closes when it was the last one."""
         async with self.locked(session_id):
-            session = await self.store.get_session(SessionId(session_id))
+            session = await self.store.get_session(session_id)
             if session is None:
                 return
-            conn = await self.store.delete_connection(SessionId(session_id), ConnectionId(conn_id))
+            conn = await self.store.delete_connection(session_id, conn_id)
             if conn is None:
                 return
             now = self.clock.now_ms()
             await self._emit_left(session, conn, now, reason)
-            rest = await self.store.list_connections(SessionId(session_id)) or []
+            rest = await self.store.list_connections(session_id) or []
             if not any(c.active for c in rest) and not self.holds_session(session_id):
                 await self.destroy(SessionView(session, rest), "lastParticipantLeft")
 
     async def signal_sent(
-        self, session: Session, sender: str | None, to: list[str], type_: str, data: str
+        self,
+        session: Session,
+        sender: ConnectionId | None,
+        to: Sequence[ConnectionId],
+        type_: str,
+        data: str,
     ) -> None:
         """Emit signalSent for a delivered signal (the webhook leaves out a client's
         ``signal:`` prefix)."""
@@ -343,19 +342,21 @@ class SessionLedger:
         )
 
     # -- media bookkeeping (called by signalling) -----------------------------------------
-    async def add_publisher(self, session_id: str, conn_id: str, pub: Publisher) -> None:
+    async def add_publisher(
+        self, session_id: SessionId, conn_id: ConnectionId, pub: Publisher
+    ) -> None:
         """Record a published stream (publishVideo); emits webrtcConnectionCreated OUTBOUND."""
         conn = await self.store.update_connection(
-            SessionId(session_id), ConnectionId(conn_id), lambda c: c.publishers.append(pub)
+            session_id, conn_id, lambda c: c.publishers.append(pub)
         )
-        session = await self.store.get_session(SessionId(session_id))
+        session = await self.store.get_session(session_id)
         if conn is not None and session is not None:
             await self.events.emit(
                 lifecycle.webrtc_connection_created(session, conn, pub, pub.created_at)
             )
 
     async def remove_publisher(
-        self, session_id: str, conn_id: str, stream_id: str, reason: str
+        self, session_id: SessionId, conn_id: ConnectionId, stream_id: str, reason: str
     ) -> None:
         """Forget a stream (unpublish); emits webrtcConnectionDestroyed OUTBOUND."""
         gone: list[Publisher] = []
@@ -364,10 +365,8 @@ class SessionLedger:
             gone[:] = (p for p in c.publishers if p.stream_id == stream_id)
             c.publishers = [p for p in c.publishers if p.stream_id != stream_id]
 
-        conn = await self.store.update_connection(
-            SessionId(session_id), ConnectionId(conn_id), drop
-        )
-        session = await self.store.get_session(SessionId(session_id))
+        conn = await self.store.update_connection(session_id, conn_id, drop)
+        session = await self.store.get_session(session_id)
         if conn is not None and session is not None:
             now = self.clock.now_ms()
             for pub in gone:
@@ -378,7 +377,7 @@ class SessionLedger:
                 )
 
     async def update_media_options(
-        self, session_id: str, conn_id: str, stream_id: str, **changes: Any
+        self, session_id: SessionId, conn_id: ConnectionId, stream_id: str, **changes: Any
     ) -> None:
         """Change announced media options (streamPropertyChanged), e.g. ``video_active``."""
 
@@ -387,15 +386,17 @@ class SessionLedger:
                 if p.stream_id == stream_id:
                     p.media_options = replace(p.media_options, **changes)
 
-        await self.store.update_connection(SessionId(session_id), ConnectionId(conn_id), change)
+        await self.store.update_connection(session_id, conn_id, change)
 
-    async def add_subscriber(self, session_id: str, conn_id: str, stream_id: str) -> None:
+    async def add_subscriber(
+        self, session_id: SessionId, conn_id: ConnectionId, stream_id: str
+    ) -> None:
         """Record a subscription (receiveVideoFrom); emits webrtcConnectionCreated INBOUND."""
         sub = Subscriber(stream_id=stream_id, created_at=self.clock.now_ms())
         conn = await self.store.update_connection(
-            SessionId(session_id), ConnectionId(conn_id), lambda c: c.subscribers.append(sub)
+            session_id, conn_id, lambda c: c.subscribers.append(sub)
         )
-        session = await self.store.get_session(SessionId(session_id))
+        session = await self.store.get_session(session_id)
         if conn is not None and session is not None:
             pub, owner = await self._publisher(session_id, stream_id)
             await self.events.emit(
@@ -405,7 +406,7 @@ class SessionLedger:
             )
 
     async def remove_subscriber(
-        self, session_id: str, conn_id: str, stream_id: str, reason: str
+        self, session_id: SessionId, conn_id: ConnectionId, stream_id: str, reason: str
     ) -> None:
         """Forget a subscription; emits webrtcConnectionDestroyed INBOUND."""
         gone: list[Subscriber] = []
@@ -414,10 +415,8 @@ class SessionLedger:
             gone[:] = (s for s in c.subscribers if s.stream_id == stream_id)
             c.subscribers = [s for s in c.subscribers if s.stream_id != stream_id]
 
-        conn = await self.store.update_connection(
-            SessionId(session_id), ConnectionId(conn_id), drop
-        )
-        session = await self.store.get_session(SessionId(session_id))
+        conn = await self.store.update_connection(session_id, conn_id, drop)
+        session = await self.store.get_session(session_id)
         if conn is not None and session is not None and gone:
             pub, owner = await self._publisher(session_id, stream_id)
             now = self.clock.now_ms()
@@ -428,9 +427,11 @@ class SessionLedger:
                     )
                 )
 
-    async def _publisher(self, session_id: str, stream_id: str) -> tuple[Publisher, str]:
-        owner = "con_" + stream_id.rsplit("_con_", 1)[-1]
-        conn = await self.store.get_connection(SessionId(session_id), ConnectionId(owner))
+    async def _publisher(
+        self, session_id: SessionId, stream_id: str
+    ) -> tuple[Publisher, ConnectionId]:
+        owner = ids.connection_of_stream(stream_id) or ConnectionId(stream_id)
+        conn = await self.store.get_connection(session_id, owner)
         for p in conn.publishers if conn else []:
             if p.stream_id == stream_id:
                 return p, owner
@@ -495,7 +496,7 @@ class SessionManager:
             log.warning("session %s created unplaced (cluster bus unreachable)", session.id)
         return session
 
-    async def get_session(self, session_id: str) -> SessionView:
+    async def get_session(self, session_id: SessionId) -> SessionView:
         """``GET /sessions/{id}``. Raises SessionNotFound."""
         return await self.ledger.get_session(session_id)
 
@@ -504,7 +505,7 @@ class SessionManager:
         return await self.ledger.list_sessions()
 
     async def create_connection(
-        self, session_id: str, props: ConnectionProperties, ws_base: str
+        self, session_id: SessionId, props: ConnectionProperties, ws_base: str
     ) -> Connection:
         """``POST /sessions/{id}/connection`` (see :meth:`SessionLedger.create_connection`).
 
@@ -518,12 +519,12 @@ class SessionManager:
             await self.placement.forget(session_id)  # placed by the lookup above: undo
             raise
 
-    async def get_connection(self, session_id: str, conn_id: str) -> Connection:
+    async def get_connection(self, session_id: SessionId, conn_id: ConnectionId) -> Connection:
         """Raises SessionNotFound (400 at the REST edge) or ConnectionNotFound."""
         return await self.ledger.get_connection(session_id, conn_id)
 
     async def update_connection(
-        self, session_id: str, conn_id: str, role: str | None, record: bool | None
+        self, session_id: SessionId, conn_id: ConnectionId, role: str | None, record: bool | None
     ) -> Connection:
         """``PATCH /sessions/{id}/connection/{cid}``: change role and/or record."""
         return await self.ledger.update_connection(session_id, conn_id, role, record)
@@ -540,7 +541,9 @@ class SessionManager:
         return await self.ledger.recover_after_restart()
 
     # -- records and live participants -------------------------------------------------------
-    async def close_session(self, session_id: str, reason: str = "sessionClosedByServer") -> None:
+    async def close_session(
+        self, session_id: SessionId, reason: str = "sessionClosedByServer"
+    ) -> None:
         """``DELETE /sessions/{id}``: evict everyone, then destroy. Raises SessionNotFound."""
         async with self.ledger.locked(session_id):
             view = await self.ledger.get_session(session_id)
@@ -583,7 +586,7 @@ class SessionManager:
                     await self.ledger.destroy(view, "lastParticipantLeft")
         return ended
 
-    async def delete_connection(self, session_id: str, conn_id: str) -> None:
+    async def delete_connection(self, session_id: SessionId, conn_id: ConnectionId) -> None:
         """``DELETE /sessions/{id}/connection/{cid}``: revoke a token or evict a participant."""
         conn = await self.ledger.get_connection(session_id, conn_id)
         if conn.active:
@@ -592,13 +595,15 @@ class SessionManager:
         else:
             await self.ledger.delete_pending(session_id, conn_id)
 
-    async def _evict(self, session_id: str, conn_id: str, reason: str) -> None:
+    async def _evict(self, session_id: SessionId, conn_id: ConnectionId, reason: str) -> None:
         try:
             await self.live.evict(session_id, conn_id, reason)
         except Exception:
             log.exception("evicting %s from %s failed", conn_id, session_id)
 
-    async def signal(self, req: SignalRequest, sender: str | None = None) -> list[str]:
+    async def signal(
+        self, req: SignalRequest, sender: ConnectionId | None = None
+    ) -> list[ConnectionId]:
         """``POST /openvidu/api/signal`` or a client's sendMessage; returns the recipients.
 
         Raises:
@@ -617,14 +622,12 @@ class SessionManager:
                     f"The array of connectionIds is not valid. Connections {bad} are not active",
                     empty_body=False,
                 )
-            to = list(req.to)
-        else:
-            to = list(active)
+        to = list(req.to or active)
         await self.live.send_signal(req.session, to, sender, req.type, req.data)
         await self.ledger.signal_sent(view.session, sender, to, req.type, req.data)
         return to
 
-    async def force_unpublish(self, session_id: str, stream_id: str) -> None:
+    async def force_unpublish(self, session_id: SessionId, stream_id: str) -> None:
         """``DELETE /sessions/{id}/stream/{streamId}``.
 
         Raises:
@@ -642,7 +645,15 @@ class SessionManager:
             raise ConnectionNotFound()
 
 
-def _never(session_id: str) -> bool:
+@dataclass(slots=True, eq=False)
+class _SessionLock:
+    """A session's lock and how many callers hold or await it."""
+
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+def _never(session_id: SessionId) -> bool:
     return False
 
 

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Sequence
 
 from vidhub.broker.base import Broker, Unsubscribe
 from vidhub.core.live import LiveGateway
@@ -107,10 +108,15 @@ class ClusterGateway:
 
     # -- LiveGateway ---------------------------------------------------------------------
     async def send_signal(
-        self, session_id: str, to: list[str], sender: str | None, type_: str, data: str
+        self,
+        session_id: SessionId,
+        to: Sequence[ConnectionId],
+        sender: ConnectionId | None,
+        type_: str,
+        data: str,
     ) -> None:
         """Deliver a signal: locally to this node's recipients, one command per other node."""
-        by_node: dict[str | None, list[str]] = {}
+        by_node: dict[str | None, list[ConnectionId]] = {}
         served = await self._serving_nodes(session_id)
         for cid in to:
             by_node.setdefault(self._route(served.get(cid)), []).append(cid)
@@ -122,9 +128,9 @@ class ClusterGateway:
             if await self._broker.publish(self._channel(node), wire.encode(msg)) == 0:
                 log.warning("signal for %d connection(s): node %s is not listening", len(ids), node)
 
-    async def evict(self, session_id: str, connection_id: str, reason: str) -> None:
+    async def evict(self, session_id: SessionId, connection_id: ConnectionId, reason: str) -> None:
         """Evict a participant on whichever node serves it (waits for that node's reply)."""
-        conn = await self._store.get_connection(SessionId(session_id), ConnectionId(connection_id))
+        conn = await self._store.get_connection(session_id, connection_id)
         node = self._route(conn.node_id if conn is not None else None)
         if node is None:
             await self.local.evict(session_id, connection_id, reason)
@@ -134,9 +140,9 @@ class ClusterGateway:
         if not await self._request(node, request_id, msg):
             log.warning("evicting %s: node %s did not confirm", connection_id, node)
 
-    async def force_unpublish(self, session_id: str, stream_id: str, reason: str) -> bool:
+    async def force_unpublish(self, session_id: SessionId, stream_id: str, reason: str) -> bool:
         """Stop a stream on the node of the connection publishing it; ``False`` if not found."""
-        conns = await self._store.list_connections(SessionId(session_id)) or []
+        conns = await self._store.list_connections(session_id) or []
         owner = next(
             (c for c in conns if any(p.stream_id == stream_id for p in c.publishers)), None
         )
@@ -155,8 +161,8 @@ class ClusterGateway:
     def _channel(self, node: str) -> str:
         return node_channel(self._prefix, node)
 
-    async def _serving_nodes(self, session_id: str) -> dict[str, str | None]:
-        conns = await self._store.list_connections(SessionId(session_id)) or []
+    async def _serving_nodes(self, session_id: SessionId) -> dict[str, str | None]:
+        conns = await self._store.list_connections(session_id) or []
         return {c.id: c.node_id for c in conns}
 
     async def _request(self, node: str, request_id: str, msg: Command) -> bool:
@@ -205,16 +211,20 @@ class ClusterGateway:
                 )
 
     async def _execute(self, cmd: Command) -> None:
+        # the wire carries plain strings: they become ids here, once
+        session = SessionId(cmd.session)
         if isinstance(cmd, wire.SignalCommand):
-            await self.local.send_signal(cmd.session, list(cmd.to), cmd.sender, cmd.type, cmd.data)
+            to = [ConnectionId(c) for c in cmd.to]
+            sender = ConnectionId(cmd.sender) if cmd.sender is not None else None
+            await self.local.send_signal(session, to, sender, cmd.type, cmd.data)
             return
         ok = False
         try:
             if isinstance(cmd, wire.EvictCommand):
-                await self.local.evict(cmd.session, cmd.connection, cmd.reason)
+                await self.local.evict(session, ConnectionId(cmd.connection), cmd.reason)
                 ok = True
             else:
-                ok = await self.local.force_unpublish(cmd.session, cmd.stream, cmd.reason)
+                ok = await self.local.force_unpublish(session, cmd.stream, cmd.reason)
         finally:
             reply = wire.encode(wire.Reply(cmd.id, ok))
             await self._broker.publish(self._channel(cmd.reply_to), reply)

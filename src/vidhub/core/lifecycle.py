@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from vidhub.core.events import (
@@ -120,7 +121,7 @@ def webrtc_connection_destroyed(
 
 
 def signal_sent(
-    session: Session, now: int, sender: str | None, to: list[str], type_: str, data: str
+    session: Session, now: int, sender: str | None, to: Sequence[str], type_: str, data: str
 ) -> SignalSent:
     return SignalSent(
         session_id=session.id,

@@ -7,8 +7,9 @@ copies from the store and hand changes back through its methods.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, NewType
+from typing import Any, Literal
 
+from vidhub.ids import ConnectionId, SessionId
 from vidhub.protocol.openvidu_rest import ConnectionProperties, SessionProperties
 
 __all__ = [
@@ -22,8 +23,6 @@ __all__ = [
     "Subscriber",
 ]
 
-SessionId = NewType("SessionId", str)
-ConnectionId = NewType("ConnectionId", str)
 ConnectionStatus = Literal["pending", "active"]
 
 

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from vidhub.errors import BadRequest
-from vidhub.ids import CUSTOM_SESSION_ID_RE
+from vidhub.ids import CUSTOM_SESSION_ID_RE, ConnectionId, SessionId
 
 __all__ = [
     "ConnectionProperties",
@@ -535,7 +535,7 @@ def parse_connection_properties(body: Any) -> ConnectionProperties:
     )
 
 
-def parse_token_request(body: Any) -> tuple[str, ConnectionProperties]:
+def parse_token_request(body: Any) -> tuple[SessionId, ConnectionProperties]:
     """Validate a legacy POST /tokens body; returns the session id and properties.
 
     Raises:
@@ -548,15 +548,15 @@ def parse_token_request(body: Any) -> tuple[str, ConnectionProperties]:
     props = parse_connection_properties(
         {k: d.get(k) for k in ("role", "data", "kurentoOptions", "customIceServers")}
     )
-    return session, props
+    return SessionId(session), props
 
 
 @dataclass(frozen=True, slots=True)
 class SignalRequest:
     """A validated POST /signal body."""
 
-    session: str
-    to: tuple[str, ...] | None
+    session: SessionId
+    to: tuple[ConnectionId, ...] | None
     type: str
     data: str
 
@@ -576,8 +576,8 @@ def parse_signal(body: Any) -> SignalRequest:
     if to is not None and (not isinstance(to, list) or not all(isinstance(x, str) for x in to)):
         raise BadRequest('"to" parameter is not a valid JSON array')
     return SignalRequest(
-        session=session,
-        to=tuple(to) if to else None,
+        session=SessionId(session),
+        to=tuple(ConnectionId(x) for x in to) if to else None,
         type=_opt_str(body, "type") or "",
         data=_opt_str(body, "data") or "",
     )

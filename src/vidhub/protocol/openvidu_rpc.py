@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vidhub.errors import VidhubError
+from vidhub.ids import ConnectionId, connection_of_stream
 from vidhub.protocol import jsoncodec
 
 __all__ = [
@@ -147,12 +148,6 @@ def _int(p: dict[str, Any], key: str, method: str, *, required: bool = True) -> 
     return int(v)
 
 
-def connection_of_stream(stream_id: str) -> str | None:
-    """The publisher's connectionId inside a stream id (the last ``con_``), or ``None``."""
-    i = stream_id.rfind("con_")
-    return stream_id[i:] if i >= 0 else None
-
-
 def join_metadata(client_data: str, server_data: str) -> str:
     """``clientData%/%serverData`` when both are set, else whichever is set, else ``""``."""
     if client_data and server_data:
@@ -270,7 +265,7 @@ class ReceiveVideoFromParams:
         return cls(_req_str(p, "sender", m), offer, answer)
 
     @property
-    def publisher_connection_id(self) -> str | None:
+    def publisher_connection_id(self) -> ConnectionId | None:
         return connection_of_stream(self.sender)
 
     def to_params(self) -> dict[str, Any]:
@@ -293,8 +288,8 @@ class UnsubscribeParams:
         return cls(_req_str(p, "sender", "unsubscribeFromVideo"))
 
     @property
-    def publisher_connection_id(self) -> str:
-        return connection_of_stream(self.sender) or self.sender
+    def publisher_connection_id(self) -> ConnectionId:
+        return connection_of_stream(self.sender) or ConnectionId(self.sender)
 
     def to_params(self) -> dict[str, Any]:
         return {"sender": self.sender}

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from vidhub.core.events import RecordingStatusChanged
+from vidhub.ids import SessionId
 from vidhub.protocol.openvidu_rest import RecordingProperties
 
 __all__ = [
@@ -69,7 +70,7 @@ class Recording:
     """One recording of one session; ``created_at`` and ``stopped_at`` in epoch ms."""
 
     id: str
-    session_id: str
+    session_id: SessionId
     unique_session_id: str
     created_at: int
     properties: RecordingProperties

@@ -46,6 +46,7 @@ from vidhub.errors import (
     SessionNotFound,
     VidhubError,
 )
+from vidhub.ids import SessionId
 from vidhub.manager import SessionManager, SessionView
 from vidhub.protocol.openvidu_rest import RecordingProperties
 from vidhub.recording.disk import RecordingDisk
@@ -321,7 +322,7 @@ class RecordingService:
             NotImplementedFeature: COMPOSED without a composed recorder (501).
             RecordingFailed: the folder or the media could not be set up (500).
         """
-        view = await self.manager.get_session(session_id)
+        view = await self.manager.get_session(SessionId(session_id))
         self.check_startable(view)
         composed = props.output_mode != "INDIVIDUAL"
         if composed and self.composed_factory is None:
@@ -329,7 +330,7 @@ class RecordingService:
         rec_id = self.disk.new_id(session_id, set(self._recordings))
         rec = Recording(
             id=rec_id,
-            session_id=session_id,
+            session_id=view.session.id,
             unique_session_id=view.session.unique_id,
             created_at=self.manager.clock.now_ms(),
             properties=props,
@@ -597,7 +598,7 @@ class RecordingService:
     async def _auto_start(self, session_id: str) -> None:
         """``recordingMode: ALWAYS``: the first publisher starts the recording."""
         try:
-            view = await self.manager.get_session(session_id)
+            view = await self.manager.get_session(SessionId(session_id))
         except SessionNotFound:
             return
         p = view.session.properties
@@ -616,7 +617,7 @@ class RecordingService:
             await self._end_stream(active, stream_id)
             await self._save(active.rec)
         try:
-            view = await self.manager.get_session(session_id)
+            view = await self.manager.get_session(SessionId(session_id))
         except SessionNotFound:
             return  # sessionDestroyed stops the recording
         if any(c.publishers for c in view.connections) or active.autostop is not None:

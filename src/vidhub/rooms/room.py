@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from vidhub.ids import ConnectionId, SessionId
 from vidhub.protocol.openvidu_rpc import IceCandidateParams, RemoteParticipant, StreamInfo
 from vidhub.rooms.media import MediaRouter
 
@@ -42,8 +43,8 @@ class LiveParticipant:
     exists (the browser trickles before publishVideo/receiveVideoFrom are answered).
     """
 
-    connection_id: str
-    session_id: str
+    connection_id: ConnectionId
+    session_id: SessionId
     role: str
     metadata: str
     created_at: int
@@ -70,13 +71,13 @@ class LiveParticipant:
 class Room:
     """One session's live participants and media router."""
 
-    def __init__(self, session_id: str, router: MediaRouter) -> None:
+    def __init__(self, session_id: SessionId, router: MediaRouter) -> None:
         self.session_id = session_id
         self.router = router
         self.participants: dict[str, LiveParticipant] = {}
         self.closed = False
 
-    def others(self, connection_id: str) -> list[LiveParticipant]:
+    def others(self, connection_id: ConnectionId) -> list[LiveParticipant]:
         return [p for cid, p in self.participants.items() if cid != connection_id]
 
     def find_stream(self, stream_id: str) -> LiveParticipant | None:

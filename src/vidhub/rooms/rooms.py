@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from urllib.parse import parse_qs, urlsplit
 
 from vidhub import ids
 from vidhub.core.models import MediaOptions, Publisher
 from vidhub.errors import SessionNotFound, TokenInvalid
+from vidhub.ids import ConnectionId, SessionId
 from vidhub.manager import SessionLedger
 from vidhub.protocol import openvidu_rpc as rpc
 from vidhub.protocol.openvidu_rest import SignalRequest, render_ice_server
@@ -112,27 +113,28 @@ class Rooms:
             SessionNotFound: (202) no such session.
             TokenInvalid: (401) unknown, used or revoked token.
         """
+        session_id = SessionId(p.session)
         try:
-            await self.ledger.get_session(p.session)
+            await self.ledger.get_session(session_id)
         except SessionNotFound:
             raise SessionNotFound(
                 f"Unable to join session. Session {p.session} cannot be found"
             ) from None
         try:
             conn = await self.ledger.join(
-                p.session, token_id_of(p.token), ip=ip, platform=p.platform, client_data=p.metadata
+                session_id, token_id_of(p.token), ip=ip, platform=p.platform, client_data=p.metadata
             )
         except TokenInvalid:
             raise TokenInvalid(
                 f"Unable to join session {p.session}. Token {p.token} is not valid"
             ) from None
         _check_sdk_version(p.sdk_version)
-        room = self._rooms.get(p.session)
+        room = self._rooms.get(session_id)
         if room is None or room.closed:
-            room = self._rooms[p.session] = self._new_room(p.session)
+            room = self._rooms[session_id] = self._new_room(session_id)
         part = LiveParticipant(
             connection_id=conn.id,
-            session_id=p.session,
+            session_id=session_id,
             role=conn.properties.role,
             metadata=rpc.join_metadata(p.metadata, conn.properties.data),
             created_at=conn.active_at or self.ledger.clock.now_ms(),
@@ -160,7 +162,7 @@ class Rooms:
             result = replace(result, recording_id=recording[0], recording_name=recording[1])
         return part, result
 
-    def _new_room(self, session_id: str) -> Room:
+    def _new_room(self, session_id: SessionId) -> Room:
         room = Room(session_id, self._router_factory(session_id))
         self._watch(room)
         return room
@@ -346,7 +348,7 @@ class Rooms:
             RpcError: 102 unknown publisher, 105 not streaming, 302 on negotiation failure.
         """
         room = self._room_of(part)
-        pub_id = p.publisher_connection_id or ""
+        pub_id = p.publisher_connection_id or ConnectionId("")
         owner = room.participants.get(pub_id)
         if owner is None:
             raise rpc.RpcError(
@@ -381,7 +383,7 @@ class Rooms:
         await self.ledger.add_subscriber(part.session_id, part.connection_id, p.sender)
         return answer
 
-    async def unsubscribe(self, part: LiveParticipant, publisher_id: str) -> None:
+    async def unsubscribe(self, part: LiveParticipant, publisher_id: ConnectionId) -> None:
         """unsubscribeFromVideo. Raises RpcError 102 when not subscribed to that sender."""
         room = self._room_of(part)
         async with part.lock:
@@ -442,7 +444,7 @@ class Rooms:
             raise rpc.RpcError(rpc.Code.MEDIA_SDP, f"SDP negotiation failed: {exc}") from exc
 
     async def _drop_subscribers_of(
-        self, room: Room, publisher_id: str, stream_id: str, reason: str
+        self, room: Room, publisher_id: ConnectionId, stream_id: str, reason: str
     ) -> None:
         for other in room.others(publisher_id):
             if other.subscriptions.get(publisher_id) == stream_id:
@@ -463,13 +465,14 @@ class Rooms:
         """
         room = self._room_of(part)
         msg = p.signal()
-        bad = [t for t in msg.to if t not in room.participants]
+        to = tuple(ConnectionId(t) for t in msg.to)
+        bad = [t for t in to if t not in room.participants]
         if bad:
             raise rpc.RpcError(
                 rpc.Code.SIGNAL_TO_INVALID,
                 f'Signal "to" field invalid format: connections {bad} are not active',
             )
-        return SignalRequest(room.session_id, msg.to or None, msg.type, msg.data)
+        return SignalRequest(room.session_id, to or None, msg.type, msg.data)
 
     # -- leaving -----------------------------------------------------------------------
     async def leave(self, part: LiveParticipant, reason: str) -> None:
@@ -479,7 +482,9 @@ class Rooms:
             finish = await self._depart(room, part, reason, evicted=False, record=True)
             await finish()
 
-    async def force_disconnect(self, moderator: LiveParticipant, connection_id: str) -> AfterReply:
+    async def force_disconnect(
+        self, moderator: LiveParticipant, connection_id: ConnectionId
+    ) -> AfterReply:
         """forceDisconnect: participantLeft now, participantEvicted after the reply.
 
         Raises:
@@ -574,7 +579,12 @@ class Rooms:
 
     # -- LiveGateway -------------------------------------------------------------------
     async def send_signal(
-        self, session_id: str, to: list[str], sender: str | None, type_: str, data: str
+        self,
+        session_id: SessionId,
+        to: Sequence[ConnectionId],
+        sender: ConnectionId | None,
+        type_: str,
+        data: str,
     ) -> None:
         room = self._rooms.get(session_id)
         if room is None:
@@ -582,14 +592,14 @@ class Rooms:
         targets = [room.participants[c] for c in to if c in room.participants]
         await room.broadcast("sendMessage", rpc.send_message(data, type_, sender), targets)
 
-    async def evict(self, session_id: str, connection_id: str, reason: str) -> None:
+    async def evict(self, session_id: SessionId, connection_id: ConnectionId, reason: str) -> None:
         room = self._rooms.get(session_id)
         part = room.participants.get(connection_id) if room else None
         if room is not None and part is not None:
             finish = await self._depart(room, part, reason, evicted=True, record=False)
             await finish()
 
-    async def force_unpublish(self, session_id: str, stream_id: str, reason: str) -> bool:
+    async def force_unpublish(self, session_id: SessionId, stream_id: str, reason: str) -> bool:
         room = self._rooms.get(session_id)
         owner = room.find_stream(stream_id) if room else None
         if owner is None:

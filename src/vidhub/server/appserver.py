@@ -22,6 +22,7 @@ from aiohttp import web
 from vidhub.client.openvidu_async import AsyncOpenVidu
 from vidhub.client.openvidu_errors import OpenViduError, OpenViduSessionExistsError, ServerAnswer
 from vidhub.errors import SessionExists, VidhubError
+from vidhub.ids import SessionId
 from vidhub.manager import SessionManager
 from vidhub.protocol.openvidu_rest import parse_connection_properties, parse_session_properties
 from vidhub.server.middlewares import CORS_HEADERS
@@ -69,7 +70,7 @@ class LocalBackend:
 
     async def create_connection(self, request: web.Request, session_id: str, body: Any) -> str:
         props = parse_connection_properties(body)
-        conn = await self._manager.create_connection(session_id, props, ws_base(request))
+        conn = await self._manager.create_connection(SessionId(session_id), props, ws_base(request))
         return conn.token
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from vidhub.errors import NotFound, NotImplementedFeature
+from vidhub.ids import SessionId
 from vidhub.protocol.openvidu_recording import parse_start_properties, parse_start_session
 from vidhub.recording.service import RecordingFailed, RecordingService
 from vidhub.server.auth import check_basic
@@ -40,7 +41,7 @@ async def start(request: web.Request) -> web.Response:
     body = await json_body(request)
     session_id = parse_start_session(body)
     service = _service(request)
-    view = await request.app[MANAGER].get_session(session_id)
+    view = await request.app[MANAGER].get_session(SessionId(session_id))
     service.check_startable(view)
     props = parse_start_properties(body, view.session.properties.default_recording_properties)
     try:

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from aiohttp import web
 
 from vidhub.errors import BadRequest, SessionNotFound
+from vidhub.ids import ConnectionId, SessionId
 from vidhub.manager import SessionView
 from vidhub.protocol import jsoncodec
 from vidhub.protocol.openvidu_rest import (
@@ -26,6 +27,16 @@ from vidhub.server.urls import ws_base
 __all__ = ["LISTINGS", "Listings", "routes"]
 
 routes = web.RouteTableDef()
+
+
+def _session_id(request: web.Request) -> SessionId:
+    """The ``{session_id}`` of the path, as an id."""
+    return SessionId(request.match_info["session_id"])
+
+
+def _connection_id(request: web.Request) -> ConnectionId:
+    """The ``{connection_id}`` of the path, as an id."""
+    return ConnectionId(request.match_info["connection_id"])
 
 
 @routes.post("/openvidu/api/sessions")
@@ -99,7 +110,7 @@ LISTINGS = web.AppKey("session_listings", Listings)
 
 @routes.get("/openvidu/api/sessions/{session_id}")
 async def get_session(request: web.Request) -> web.Response:
-    view = await request.app[MANAGER].get_session(request.match_info["session_id"])
+    view = await request.app[MANAGER].get_session(_session_id(request))
     return json_response(
         render_session(
             view,
@@ -111,7 +122,7 @@ async def get_session(request: web.Request) -> web.Response:
 
 @routes.delete("/openvidu/api/sessions/{session_id}")
 async def delete_session(request: web.Request) -> web.Response:
-    await request.app[MANAGER].close_session(request.match_info["session_id"])
+    await request.app[MANAGER].close_session(_session_id(request))
     return web.Response(status=204)
 
 
@@ -119,14 +130,14 @@ async def delete_session(request: web.Request) -> web.Response:
 async def create_connection(request: web.Request) -> web.Response:
     props = parse_connection_properties(await json_body(request))
     conn = await request.app[MANAGER].create_connection(
-        request.match_info["session_id"], props, ws_base(request)
+        _session_id(request), props, ws_base(request)
     )
     return json_response(render_connection(conn))
 
 
 @routes.get("/openvidu/api/sessions/{session_id}/connection")
 async def list_connections(request: web.Request) -> web.Response:
-    view = await request.app[MANAGER].get_session(request.match_info["session_id"])
+    view = await request.app[MANAGER].get_session(_session_id(request))
     pending = query_flag(request, "pendingConnections", True)
     stats = query_flag(request, "webRtcStats", False)
     return json_response(
@@ -149,7 +160,7 @@ def _missing_session_is_400() -> Iterator[None]:
 async def get_connection(request: web.Request) -> web.Response:
     with _missing_session_is_400():
         conn = await request.app[MANAGER].get_connection(
-            request.match_info["session_id"], request.match_info["connection_id"]
+            _session_id(request), _connection_id(request)
         )
     return json_response(render_connection(conn))
 
@@ -167,7 +178,7 @@ async def update_connection(request: web.Request) -> web.Response:
     if record is not None and not isinstance(record, bool):
         raise BadRequest("Type error in some parameter: 'record'")
     conn = await request.app[MANAGER].update_connection(
-        request.match_info["session_id"], request.match_info["connection_id"], role, record
+        _session_id(request), _connection_id(request), role, record
     )
     return json_response(render_connection(conn))
 
@@ -175,9 +186,7 @@ async def update_connection(request: web.Request) -> web.Response:
 @routes.delete("/openvidu/api/sessions/{session_id}/connection/{connection_id}")
 async def delete_connection(request: web.Request) -> web.Response:
     with _missing_session_is_400():
-        await request.app[MANAGER].delete_connection(
-            request.match_info["session_id"], request.match_info["connection_id"]
-        )
+        await request.app[MANAGER].delete_connection(_session_id(request), _connection_id(request))
     return web.Response(status=204)
 
 
@@ -185,7 +194,7 @@ async def delete_connection(request: web.Request) -> web.Response:
 async def force_unpublish(request: web.Request) -> web.Response:
     with _missing_session_is_400():
         await request.app[MANAGER].force_unpublish(
-            request.match_info["session_id"], request.match_info["stream_id"]
+            _session_id(request), request.match_info["stream_id"]
         )
     return web.Response(status=204)
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vidhub.errors import VidhubError
+from vidhub.ids import ConnectionId
 from vidhub.manager import SessionManager
 from vidhub.protocol import jsonrpc
 from vidhub.protocol import openvidu_rpc as rpc
@@ -117,7 +118,7 @@ async def _send_message(ctx: CallContext, params: dict[str, Any]) -> Result:
 
 async def _force_disconnect(ctx: CallContext, params: dict[str, Any]) -> Result:
     p = rpc.ForceDisconnectParams.parse(params)
-    after = await ctx.rooms.force_disconnect(ctx.participant, p.connection_id)
+    after = await ctx.rooms.force_disconnect(ctx.participant, ConnectionId(p.connection_id))
     return {}, after
 
 

@@ -32,6 +32,7 @@ from aiohttp import WSMsgType, web
 
 from vidhub.errors import BadRequest
 from vidhub.hub import Hub, HubSession
+from vidhub.ids import ConnectionId, SessionId
 from vidhub.protocol import jsoncodec
 from vidhub.protocol.expression import ExpressionError, compile_expression
 from vidhub.protocol.openvidu_rest import parse_signal
@@ -148,11 +149,13 @@ async def action(request: web.Request) -> web.Response:
     manager = request.app[MANAGER]
     name = request.match_info["name"]
     if name == "close":  # DELETE /sessions/{id}
-        await manager.close_session(_str(body, "session"))
+        await manager.close_session(SessionId(_str(body, "session")))
     elif name == "evict":  # DELETE /sessions/{id}/connection/{connectionId}
-        await manager.delete_connection(_str(body, "session"), _str(body, "connection"))
+        await manager.delete_connection(
+            SessionId(_str(body, "session")), ConnectionId(_str(body, "connection"))
+        )
     elif name == "unpublish":  # DELETE /sessions/{id}/stream/{streamId}
-        await manager.force_unpublish(_str(body, "session"), _str(body, "stream"))
+        await manager.force_unpublish(SessionId(_str(body, "session")), _str(body, "stream"))
     elif name == "signal":  # POST /signal
         await manager.signal(parse_signal(body))
     else:
