@@ -88,6 +88,8 @@ class SessionLedger:
         ice_servers: tuple[IceServer, ...] = (),
         node_id: str | None = None,
         token_ttl_s: int = 0,
+        max_sessions: int = 0,
+        max_connections_per_session: int = 0,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -102,8 +104,8 @@ class SessionLedger:
         #: Whether an empty session must stay open (a recording's autostop countdown).
         self.holds_session: Callable[[SessionId], bool] = _never
         #: Caps (0: none): sessions in all, connections in one session; beyond: 429.
-        self.max_sessions = 0
-        self.max_connections_per_session = 0
+        self.max_sessions = max_sessions
+        self.max_connections_per_session = max_connections_per_session
 
     @contextlib.asynccontextmanager
     async def locked(self, session_id: SessionId) -> AsyncIterator[None]:

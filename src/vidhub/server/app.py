@@ -156,9 +156,9 @@ def make_app(
         ice_servers=parse_ice_servers(cfg.ice_servers),
         node_id=cfg.effective_node_id,
         token_ttl_s=cfg.token_ttl_s,
+        max_sessions=cfg.max_sessions,
+        max_connections_per_session=cfg.max_connections_per_session,
     )
-    ledger.max_sessions = cfg.max_sessions
-    ledger.max_connections_per_session = cfg.max_connections_per_session
     if router_factory is None:
         # media worker processes (started and stopped with the app, after the rooms), or
         # the routers in this process
