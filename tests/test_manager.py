@@ -7,7 +7,7 @@ import pytest
 
 from vidhub.clock import ManualClock
 from vidhub.core.events import EventBus, ServerEvent
-from vidhub.core.live import LiveGateway, NoLiveParticipants
+from vidhub.core.live import LiveGateway
 from vidhub.errors import (
     ConnectionNotFound,
     NotAcceptable,
@@ -36,6 +36,19 @@ def manager(clock: ManualClock, events: list[ServerEvent]) -> SessionManager:
     bus = EventBus()
     bus.subscribe(events.append)
     return SessionManager(SessionLedger(MemoryStore(), clock, bus), NoLiveParticipants())
+
+
+class NoLiveParticipants:
+    """A gateway for a manager without signalling: nobody is ever connected."""
+
+    async def send_signal(self, *args: object) -> None:
+        return None
+
+    async def evict(self, *args: object) -> None:
+        return None
+
+    async def force_unpublish(self, *args: object) -> bool:
+        return False
 
 
 def _manager(

@@ -1,8 +1,10 @@
-"""The gateway from the domain to live participants (implemented by the signalling layer).
+"""The gateway from the domain to live participants.
 
 The SessionManager uses it to reach connected participants (signals, evictions,
-force-unpublish) without knowing about WebSockets or media. Until signalling is wired in,
-:class:`NoLiveParticipants` answers that nobody is connected.
+force-unpublish) without knowing about WebSockets or media. It is implemented by the room
+domain (:class:`vidhub.rooms.Rooms`) and, in front of it on a shared Redis, by the cluster
+relay (:class:`vidhub.cluster.ClusterGateway`); the composition root passes the finished one
+to the SessionManager's constructor.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from typing import Protocol
 
 from vidhub.ids import ConnectionId, SessionId
 
-__all__ = ["LiveGateway", "NoLiveParticipants"]
+__all__ = ["LiveGateway"]
 
 
 class LiveGateway(Protocol):
@@ -33,23 +35,3 @@ class LiveGateway(Protocol):
 
     async def force_unpublish(self, session_id: SessionId, stream_id: str, reason: str) -> bool:
         """Stop a stream; returns ``False`` when no such live stream exists."""
-
-
-class NoLiveParticipants:
-    """A gateway for a server with no signalling: nobody is ever connected."""
-
-    async def send_signal(
-        self,
-        session_id: SessionId,
-        to: Sequence[ConnectionId],
-        sender: ConnectionId | None,
-        type_: str,
-        data: str,
-    ) -> None:
-        return None
-
-    async def evict(self, session_id: SessionId, connection_id: ConnectionId, reason: str) -> None:
-        return None
-
-    async def force_unpublish(self, session_id: SessionId, stream_id: str, reason: str) -> bool:
-        return False
