@@ -36,7 +36,11 @@ def vidhub(tmp_path: Path) -> Iterator[ServerProcess]:
     require_browser()
     srv = ServerProcess(
         tmp_path / "data",
-        extra_env={"VIDHUB_ICE_HOST_ADDRESSES": "127.0.0.1", "OPENVIDU_RECORDING": "true"},
+        extra_env={
+            "VIDHUB_ICE_HOST_ADDRESSES": "127.0.0.1",
+            "OPENVIDU_RECORDING": "true",
+            "VIDHUB_SHED_BUDGET_MS": "2000",  # Chromium, aiortc and the server share the cores
+        },
         extra_args=["--media-workers", "2"],
     ).start()
     try:

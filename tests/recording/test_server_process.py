@@ -25,7 +25,13 @@ from vidhub.client import Participant
 
 WAIT = 10_000 * MS
 RECORD_MS = 2000
-ENV = {"OPENVIDU_RECORDING": "true", "OPENVIDU_RECORDING_AUTOSTOP_TIMEOUT": "0"}
+#: A 2 s shed budget (as the browser tests): the aiortc peers, the node client and the
+#: server share this machine's cores, and a late loop must not turn REST calls into 503s.
+ENV = {
+    "OPENVIDU_RECORDING": "true",
+    "OPENVIDU_RECORDING_AUTOSTOP_TIMEOUT": "0",
+    "VIDHUB_SHED_BUDGET_MS": "2000",
+}
 
 
 @pytest.fixture

@@ -37,7 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from vidhub.core.events import ServerEvent
+from vidhub.core.events import (
+    ServerEvent,
+    SessionDestroyed,
+    WebrtcConnectionCreated,
+    WebrtcConnectionDestroyed,
+)
 from vidhub.errors import (
     Conflict,
     NotAcceptable,
@@ -560,18 +565,15 @@ class RecordingService:
     # -- following the sessions ---------------------------------------------------------------
 
     def _on_event(self, ev: ServerEvent) -> None:
-        f = ev.fields
         sid = ev.session_id
-        if sid is None:
-            return
-        if ev.name == "webrtcConnectionCreated" and f.get("connection") == "OUTBOUND":
-            self._spawn(self._published(sid, str(f.get("connectionId")), str(f.get("streamId"))))
-        elif ev.name == "webrtcConnectionDestroyed" and f.get("connection") == "OUTBOUND":
-            self._spawn(self._unpublished(sid, str(f.get("streamId"))))
-        elif ev.name == "sessionDestroyed":
+        if isinstance(ev, WebrtcConnectionCreated) and ev.connection == "OUTBOUND":
+            self._spawn(self._published(sid, ev.connection_id, ev.stream_id))
+        elif isinstance(ev, WebrtcConnectionDestroyed) and ev.connection == "OUTBOUND":
+            self._spawn(self._unpublished(sid, ev.stream_id))
+        elif isinstance(ev, SessionDestroyed):
             active = self._active.get(sid)
             if active is not None:
-                self._spawn(self._stop(active, str(f.get("reason") or "sessionClosedByServer")))
+                self._spawn(self._stop(active, ev.reason or "sessionClosedByServer"))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
