@@ -97,7 +97,7 @@ async def test_node_client_records_and_the_file_url_serves_it(server: ServerProc
     assert out["stopAgain"] == "409"
     stopped = out["stopped"]
     assert stopped["status"] == "ready" and stopped == out["got"]
-    assert out["listed"] == ["nodeRecSession"]
+    assert sorted(out["listed"]) == ["nodeRecSession", "nodeRecSession~1"]
     assert stopped["url"] == f"{server.url}/openvidu/recordings/nodeRecSession/nodeRec.zip"
     assert _download(server, stopped["url"], auth=False).status_code == 401
     r = _download(server, stopped["url"])
@@ -114,6 +114,21 @@ async def test_node_client_records_and_the_file_url_serves_it(server: ServerProc
     )
     assert abs(info.duration - RECORD_MS / 1000) <= 0.1 * RECORD_MS / 1000 + 0.2
     assert info.decoded_frames >= 0.5 * 30 * info.duration  # a starved camera skips frames
+
+    grid = out["composed"]
+    assert out["composedStarted"]["outputMode"] == "COMPOSED"
+    assert grid["status"] == "ready" and grid["url"].endswith("/nodeRecSession~1/nodeGrid.mp4")
+    r = _download(server, grid["url"])
+    assert r.status_code == 200 and len(r.content) == grid["size"]
+    info = probe(r.content)
+    assert (info.video_codec, info.audio_codec, info.width, info.height) == (
+        "h264",
+        "aac",
+        640,
+        360,
+    )
+    assert abs(info.duration - grid["duration"]) <= 0.1 * grid["duration"] + 0.2
+    assert info.decoded_frames > 0
 
 
 async def _record_then(server: ServerProcess, session: str, stop: str) -> dict[str, Any]:

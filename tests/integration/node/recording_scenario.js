@@ -1,5 +1,6 @@
 // With a participant publishing in <sessionId>, record it with the real openvidu-node-client:
-// start (INDIVIDUAL), the error cases, wait <ms>, stop, get, list; print one "RESULT <json>".
+// start (INDIVIDUAL), the error cases, wait <ms>, stop, get; then COMPOSED (node-client's
+// default mode) for <ms>; list; print one "RESULT <json>".
 // Driven by tests/recording/test_node_recording.py.
 //
 // usage: node recording_scenario.js <server-url> <secret> <node_modules dir> <sessionId> <ms>
@@ -35,6 +36,11 @@ async function main() {
   out.stopped = view(await ov.stopRecording(started.id));
   out.stopAgain = await status(ov.stopRecording(started.id));
   out.got = view(await ov.getRecording(started.id));
+  // COMPOSED, node-client's default output mode
+  const grid = await ov.startRecording(sessionId, { name: 'nodeGrid', resolution: '640x360', frameRate: 15 });
+  out.composedStarted = view(grid);
+  await new Promise((resolve) => setTimeout(resolve, Number(ms))); // the recording's length
+  out.composed = view(await ov.stopRecording(grid.id));
   out.listed = (await ov.listRecordings()).map((r) => r.id);
   process.stdout.write('RESULT ' + JSON.stringify(out) + '\n');
 }
