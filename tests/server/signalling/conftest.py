@@ -102,6 +102,9 @@ class Harness:
         self.routers: list[FakeRouter] = []
         self.events: list[ServerEvent] = []
         self.peers: list[RpcPeer] = []
+        #: the signalling state; its reconnection window is the production one (10 s), so a
+        #: resume in a test never races it on a loaded machine
+        self.signalling = client.server.app[SIGNALLING]
 
     async def token(self, session: str = "S1", role: str = "PUBLISHER", data: str = "") -> str:
         r = await self.client.post("/openvidu/api/sessions", json={"customSessionId": session})
@@ -155,8 +158,6 @@ async def sig(clock: ManualClock) -> AsyncIterator[Harness]:
     async with TestClient(TestServer(app), headers={"Authorization": f"Basic {cred}"}) as c:
         h = Harness(c)
         h.routers = routers
-        s = app[SIGNALLING]
-        s.reconnect_window_s = 0.3
 
         async def capture(ev: ServerEvent) -> None:
             h.events.append(ev)

@@ -142,6 +142,7 @@ async def test_dropped_socket_resumes_with_connect_and_gets_missed_frames(sig: H
 
 
 async def test_unresumed_socket_is_evicted_with_network_disconnect(sig: Harness) -> None:
+    sig.signalling.reconnect_window_s = 0.3  # nobody resumes: let the window pass soon
     a, _ra = await sig.joined()
     b, rb = await sig.joined()
     await _drop(b)
