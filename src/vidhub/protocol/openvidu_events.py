@@ -18,11 +18,13 @@ __all__ = [
     "EVENT_NAMES",
     "HUB_TOPICS",
     "OTHER_OPENVIDU_EVENTS",
+    "RECORDING_LAYOUT",
     "WIRE_FIELDS",
     "EventName",
     "WireField",
     "hub_topic",
     "render_event",
+    "render_fields",
 ]
 
 #: The lifecycle events this server emits, each named once.
@@ -114,16 +116,21 @@ _WEBRTC = (
     WireField("audio_enabled", "audioEnabled"),
     WireField("video_enabled", "videoEnabled"),
 )
+#: A recording's layout fields, present only for a COMPOSED recording with video; shared by
+#: the recordingStatusChanged event and the REST Recording JSON.
+RECORDING_LAYOUT = (
+    WireField("resolution", "resolution", "composed_video"),
+    WireField("frame_rate", "frameRate", "composed_video"),
+    WireField("recording_layout", "recordingLayout", "composed_video"),
+    WireField("custom_layout", "customLayout", "set"),
+)
 _RECORDING = (
     WireField("start_time", "startTime"),
     WireField("reason", "reason", "set"),
     WireField("id", "id"),
     WireField("recording_name", "name"),
     WireField("output_mode", "outputMode"),
-    WireField("resolution", "resolution", "composed_video"),
-    WireField("frame_rate", "frameRate", "composed_video"),
-    WireField("recording_layout", "recordingLayout", "composed_video"),
-    WireField("custom_layout", "customLayout", "set"),
+    *RECORDING_LAYOUT,
     WireField("has_audio", "hasAudio"),
     WireField("has_video", "hasVideo"),
     WireField("size", "size"),
@@ -160,16 +167,15 @@ WIRE_FIELDS: Mapping[EventName, tuple[WireField, ...]] = MappingProxyType(
 )
 
 
-def render_event(name: EventName, value: Callable[[str], Any]) -> dict[str, Any]:
-    """OpenVidu's webhook body for event ``name``: its fields in order, then ``"event"``.
+def render_fields(fields: tuple[WireField, ...], value: Callable[[str], Any]) -> dict[str, Any]:
+    """The JSON object of ``fields``, in order, each present by its rule.
 
     Args:
-        name: the event's name.
-        value: the value of one of the event's attributes, by name (``getattr`` on the typed
-            event). Tuples are rendered as JSON arrays.
+        fields: a field table (an event's, or a shared part such as :data:`RECORDING_LAYOUT`).
+        value: the value of an attribute, by name. Tuples are rendered as JSON arrays.
     """
     body: dict[str, Any] = {}
-    for f in WIRE_FIELDS[name]:
+    for f in fields:
         v = value(f.attr)
         if f.when == "set":
             if v is None:
@@ -177,5 +183,17 @@ def render_event(name: EventName, value: Callable[[str], Any]) -> dict[str, Any]
         elif f.when is not None and not value(f.when):
             continue
         body[f.key] = list(v) if isinstance(v, tuple) else v
+    return body
+
+
+def render_event(name: EventName, value: Callable[[str], Any]) -> dict[str, Any]:
+    """OpenVidu's webhook body for event ``name``: its fields in order, then ``"event"``.
+
+    Args:
+        name: the event's name.
+        value: the value of one of the event's attributes, by name (``getattr`` on the typed
+            event).
+    """
+    body = render_fields(WIRE_FIELDS[name], value)
     body["event"] = name
     return body

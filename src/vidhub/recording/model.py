@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from vidhub.core.events import RecordingStatusChanged
 from vidhub.ids import SessionId
+from vidhub.protocol.openvidu_events import RECORDING_LAYOUT, render_fields
 from vidhub.protocol.openvidu_rest import RecordingProperties
 
 __all__ = [
@@ -120,12 +121,7 @@ class Recording:
             "name": self.name,
             "outputMode": p.output_mode,
         }
-        if self.composed and p.has_video:
-            d["resolution"] = p.resolution
-            d["frameRate"] = p.frame_rate
-            d["recordingLayout"] = p.recording_layout
-            if p.recording_layout == "CUSTOM" and p.custom_layout:
-                d["customLayout"] = p.custom_layout
+        d.update(render_fields(RECORDING_LAYOUT, self.layout().__getitem__))
         d.update(
             sessionId=self.session_id,
             createdAt=self.created_at,
@@ -137,6 +133,21 @@ class Recording:
             status=self.status,
         )
         return d
+
+    def layout(self) -> dict[str, Any]:
+        """The layout values as :data:`~vidhub.protocol.openvidu_events.RECORDING_LAYOUT`
+        reads them: set only for a COMPOSED recording with video (``customLayout`` only for
+        a CUSTOM layout that names one)."""
+        p = self.properties
+        composed_video = self.composed and p.has_video
+        custom = composed_video and p.recording_layout == "CUSTOM" and p.custom_layout
+        return {
+            "composed_video": composed_video,
+            "resolution": p.resolution if composed_video else None,
+            "frame_rate": p.frame_rate if composed_video else None,
+            "recording_layout": p.recording_layout if composed_video else None,
+            "custom_layout": p.custom_layout if custom else None,
+        }
 
     # -- persistence ---------------------------------------------------------------------
 
@@ -156,7 +167,6 @@ class Recording:
 def status_event(rec: Recording, now: int) -> RecordingStatusChanged:
     """The ``recordingStatusChanged`` event for ``rec``'s current status (§4.3)."""
     p = rec.properties
-    composed_video = rec.composed and p.has_video
     stopped = rec.status in ("stopped", "ready", "failed")
     return RecordingStatusChanged(
         session_id=rec.session_id,
@@ -167,13 +177,7 @@ def status_event(rec: Recording, now: int) -> RecordingStatusChanged:
         id=rec.id,
         recording_name=rec.name,
         output_mode=p.output_mode,
-        composed_video=composed_video,
-        resolution=p.resolution if composed_video else None,
-        frame_rate=p.frame_rate if composed_video else None,
-        recording_layout=p.recording_layout if composed_video else None,
-        custom_layout=(
-            p.custom_layout or None if composed_video and p.recording_layout == "CUSTOM" else None
-        ),
+        **rec.layout(),
         has_audio=p.has_audio,
         has_video=p.has_video,
         size=rec.size,
