@@ -32,10 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from vidhub.core.events import (
     ServerEvent,
@@ -56,8 +56,16 @@ from vidhub.manager import SessionManager, SessionView
 from vidhub.protocol.openvidu_rest import RecordingProperties
 from vidhub.recording.disk import RecordingDisk
 from vidhub.recording.model import IN_PROGRESS, Recording, StreamFile, status_event
-from vidhub.recording.salvage import salvage_stream_file
-from vidhub.sfu.recorder import RecordedStream
+from vidhub.recording.ports import (
+    ComposedFactory,
+    ComposedRecorder,
+    LiveRooms,
+    RecorderRouter,
+    RecordingFailed,
+    RecordingSettings,
+    notified_roles,
+)
+from vidhub.recording.recovery import recover, zip_metadata
 
 __all__ = [
     "LiveRooms",
@@ -69,88 +77,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-
-class RecordingFailed(VidhubError):
-    """The recording could not start (500 with a text body, as CE)."""
-
-    http_status = 500
-
-
-class RecorderRouter(Protocol):
-    """The part of a session's media router the recorder uses (``MediaRouter`` has it)."""
-
-    async def start_recording(
-        self,
-        recorder_id: str,
-        producer_id: str,
-        path_stem: str,
-        *,
-        audio: bool = True,
-        video: bool = True,
-        fallback_size: tuple[int, int] = (640, 480),
-    ) -> str:
-        """Record a producer into ``path_stem`` + extension; returns the file path."""
-
-    async def start_feed(
-        self,
-        recorder_id: str,
-        producer_id: str,
-        socket_path: str,
-        *,
-        audio: bool = True,
-        video: bool = True,
-    ) -> None:
-        """Send a producer's frames to a COMPOSED recorder listening on ``socket_path``."""
-
-    async def stop_recording(self, recorder_id: str) -> RecordedStream | None:
-        """Finish one producer's file (or feed); None for an unknown recorder id."""
-
-
-class LiveRooms(Protocol):
-    """What the service needs of this node's live rooms."""
-
-    def router_of(self, session_id: str) -> RecorderRouter | None:
-        """The session's media router, or None while nobody is connected."""
-
-    async def notify(
-        self, session_id: str, roles: frozenset[str], method: str, params: dict[str, Any]
-    ) -> None:
-        """Send an RPC notification to the session's participants with one of ``roles``."""
-
-
-def notified_roles(setting: str) -> frozenset[str]:
-    """``OPENVIDU_RECORDING_NOTIFICATION`` -> the roles told about recordings."""
-    return {
-        "none": frozenset(),
-        "moderator": frozenset({"MODERATOR"}),
-        "publisher_moderator": frozenset({"PUBLISHER", "MODERATOR"}),
-        "all": frozenset({"SUBSCRIBER", "PUBLISHER", "MODERATOR"}),
-    }.get(setting, frozenset({"PUBLISHER", "MODERATOR"}))
-
-
-@dataclass(frozen=True, slots=True)
-class RecordingSettings:
-    """The ``OPENVIDU_RECORDING_*`` settings the service uses."""
-
-    path: Path
-    public_access: bool = False
-    autostop_timeout_s: float = 120.0
-    notification: str = "publisher_moderator"
-
-
-class ComposedRecorder(Protocol):
-    """A running COMPOSED recording (see :mod:`vidhub.recording.composed`)."""
-
-    #: Where streams are fed (:meth:`RecorderRouter.start_feed`).
-    socket_path: str
-
-    async def stop(self) -> tuple[int, float, str | None]:
-        """Finish the file; returns (size, duration, error)."""
-
-
-#: Starts the composed recorder of a recording: (recording, its folder) -> recorder.
-ComposedFactory = Callable[[Recording, Path], Awaitable[ComposedRecorder]]
 
 
 @dataclass(eq=False)
@@ -220,45 +146,8 @@ class RecordingService:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
     async def _recover(self, rec: Recording) -> None:
-        """A recording interrupted by a crash: salvage what reached the disk, or fail it."""
-        folder = self.disk.folder(rec.id)
-        rec.reason = rec.reason or "openviduServerStopped"
-        if rec.composed:
-            # The composer child finishes its file when its parent dies, if it can.
-            size, duration, err = await asyncio.to_thread(
-                salvage_stream_file, folder / rec.file_name
-            )
-            ok, rec.size = err is None, size
-            if rec.status != "stopped":
-                rec.duration = round(duration, 3)
-        else:
-            ok = bool(rec.files)
-            longest = 0.0
-            for f in rec.files:
-                size, duration, err = await asyncio.to_thread(salvage_stream_file, folder / f.name)
-                f.size = size
-                if err is not None:
-                    f.error = err
-                    ok = ok and rec.properties.ignore_failed_streams
-                if f.end_time_offset <= f.start_time_offset:
-                    f.end_time_offset = f.start_time_offset + round(duration * 1000)
-                longest = max(longest, f.end_time_offset / 1000)
-            if rec.status != "stopped":
-                rec.duration = round(longest, 3)
-            if ok:
-                try:
-                    rec.size = await asyncio.to_thread(self.disk.write_zip, rec, _zip_json(rec))
-                except OSError as exc:
-                    ok = False
-                    rec.error = f"could not zip after a restart: {exc}"
-        rec.stopped_at = rec.stopped_at or rec.created_at + round(rec.duration * 1000)
-        if ok:
-            rec.status = "ready"
-            log.warning("recording %s was interrupted; finished from the disk", rec.id)
-        else:
-            rec.status = "failed"
-            rec.error = rec.error or "the server stopped while recording"
-            log.warning("recording %s was interrupted and is marked failed", rec.id)
+        """A recording interrupted by a crash: finish it from the disk, or fail it."""
+        await asyncio.to_thread(recover, self.disk, rec)
         await self._save(rec)
 
     # -- queries ---------------------------------------------------------------------------
@@ -541,7 +430,7 @@ class RecordingService:
             log.error("recording %s failed: %s", rec.id, rec.error)
             return
         try:
-            rec.size = await asyncio.to_thread(self.disk.write_zip, rec, _zip_json(rec))
+            rec.size = await asyncio.to_thread(self.disk.write_zip, rec, zip_metadata(rec))
         except OSError as exc:
             rec.status = "failed"
             rec.error = f"cannot write the zip: {exc}"
@@ -661,17 +550,6 @@ class RecordingService:
             await self.rooms.notify(session_id, self._roles, method, params)
         except Exception:
             log.exception("notifying %s of %s failed", session_id, method)
-
-
-def _zip_json(rec: Recording) -> dict[str, Any]:
-    """The INDIVIDUAL zip's metadata file (OpenVidu's per-stream sync info)."""
-    return {
-        "createdAt": rec.created_at,
-        "id": rec.id,
-        "name": rec.name,
-        "sessionId": rec.session_id,
-        "files": [f.metadata_json() for f in rec.files if f.error is None and f.size > 0],
-    }
 
 
 def _dimensions(raw: str) -> tuple[int, int]:
