@@ -95,14 +95,18 @@ async def run(runs: int) -> None:
             assert srv.proc is not None
             # one warm-up join (first Chromium start, first page load into the OS cache)
             await pages.open("warm", f"{srv.url}/?room=bench&name=warm")
-            await pages.wait("warm", "window.vidhubCall.firstRemoteFrameMs", 30)
+            await pages.wait(
+                "warm", "window.vidhubCall && window.vidhubCall.firstRemoteFrameMs", 30
+            )
             await pages.close("warm")
             cpu0 = cpu_seconds(srv.proc.pid)
             results = []
             for i in range(runs):
                 name = f"b{i}"
                 await pages.open(name, f"{srv.url}/?room=bench&name={name}")
-                await pages.wait(name, "window.vidhubCall.firstRemoteFrameMs", 30, "a frame")
+                await pages.wait(
+                    name, "window.vidhubCall && window.vidhubCall.firstRemoteFrameMs", 30, "a frame"
+                )
                 results.append(await pages.eval(name, MEASURE))
                 await pages.eval(name, "vidhubCall.room.leave().then(() => true)")
                 await pages.close(name)
@@ -111,6 +115,12 @@ async def run(runs: int) -> None:
             await bot.leave()
             await pages.stop()
             srv.stop()
+            if os.environ.get("VIDHUB_BENCH_SHOW_LOGS"):
+                print(srv.log()[-3000:])
+                print(pages.log()[-3000:])
+            shed = srv.log().count("limit shed hit")
+            if shed:
+                print(f"note: the server logged {shed} load-shedding lines (503s)")
     first = results[0]
     loads = [r["loadMs"] for r in results]
     frames = [r["firstFrameMs"] for r in results]

@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from vidhub.protocol.openvidu_rest import IceServer
 from vidhub.sfu.recorder import RecordedStream
+from vidhub.sfu.stats import RouterStats
 
 __all__ = ["MediaRouter", "RouterFactory", "sfu_router_factory"]
 
@@ -72,6 +73,9 @@ class MediaRouter(Protocol):
 
     async def stop_recording(self, recorder_id: str) -> RecordedStream | None:
         """Finish a recording or feed; None for an unknown id."""
+
+    def stats(self) -> RouterStats:
+        """Counters of every leg, read-only (a worker's router: its last report, <= ~1 s old)."""
 
 
 #: Builds the router of one session, given its session id.

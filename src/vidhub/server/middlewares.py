@@ -136,6 +136,7 @@ def shed_middleware(
             if (
                 request.headers.get("Upgrade", "").lower() == "websocket"
                 or request.path == "/health"
+                or _static_page(request)
             ):
                 return await handler(request)
             if inflight >= max_inflight:
@@ -158,6 +159,16 @@ def shed_middleware(
                 door.request_done()
 
     return middleware
+
+
+def _static_page(request: web.Request) -> bool:
+    """The web pages' files (``/``, ``/dashboard``, ``/assets/...``): cheap to serve, and a
+    browser never retries a stylesheet or module script answered 503, so shedding one breaks
+    the page instead of easing the load."""
+    if request.method not in ("GET", "HEAD"):
+        return False
+    path = request.path
+    return path in ("/", "/dashboard") or path.startswith("/assets/")
 
 
 @web.middleware

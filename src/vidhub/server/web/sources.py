@@ -57,8 +57,7 @@ def feed_stats(app: web.Application, source: StatsSource) -> None:
         room = app[SIGNALLING].rooms.room(session_id)
         if room is None:
             return None
-        stats: RouterStatsLike = room.router.stats()  # type: ignore[attr-defined]
-        return stats
+        return room.router.stats()
 
     source.media = media
     source.add_sockets(
