@@ -224,3 +224,38 @@ def test_login_cookie_rate_limit_and_actions_need_sign_in(vidhub: ServerProcess)
     assert r.status_code == 429
     assert 1 <= int(r.headers["Retry-After"]) <= 61
     assert "Too many wrong secrets" in r.text
+
+
+async def test_dashboard_actions_reach_the_call(
+    vidhub: ServerProcess, call: tuple[Participant, Participant]
+) -> None:
+    """Signal, unpublish and close from the dashboard act on the live call, as REST does."""
+    ann, ben = call
+    assert ann.stream is not None
+    http = requests.Session()
+
+    def post(name: str, body: dict[str, object]) -> int:
+        return http.post(f"{vidhub.url}/dashboard/api/{name}", json=body, timeout=5).status_code
+
+    await asyncio.to_thread(
+        http.post, f"{vidhub.url}/dashboard/login", data={"secret": vidhub.secret}, timeout=5
+    )
+    signal = asyncio.ensure_future(ben.wait_event("sendMessage", wait_s=WAIT_S))
+    body = {"session": "d1", "type": "signal:operator", "data": "hello all"}
+    assert await asyncio.to_thread(post, "signal", body) == 200
+    assert (await signal).data["data"] == "hello all"
+
+    gone = asyncio.ensure_future(ben.wait_event("participantUnpublished", wait_s=WAIT_S))
+    assert (
+        await asyncio.to_thread(post, "unpublish", {"session": "d1", "stream": ann.stream.id})
+        == 200
+    )
+    assert (await gone).data["reason"] == "forceUnpublishByServer"
+
+    assert await asyncio.to_thread(post, "close", {"session": "d1"}) == 200
+    await asyncio.wait_for(asyncio.gather(ann.closed.wait(), ben.closed.wait()), WAIT_S)
+    r = await asyncio.to_thread(
+        requests.get, f"{vidhub.api}/sessions/d1", auth=vidhub.auth, timeout=5
+    )
+    assert r.status_code == 404
+    http.close()
