@@ -431,11 +431,22 @@ async def run_agent(cfg: dict[str, Any]) -> None:
             break
         cmd, _, arg = line.strip().partition(" ")
         if cmd == "publish":
-            await asyncio.gather(*(publish(p) for p in cfg["publishers"]))
-            say({"ok": True, "streams": streams})
+            done = await asyncio.gather(
+                *(publish(p) for p in cfg["publishers"]), return_exceptions=served is not None
+            )
+            failed = [repr(r) for r in done if isinstance(r, BaseException)]
+            say({"ok": True, "streams": streams, "failed": failed})
         elif cmd == "subscribe":
             ids = json.loads(arg) if arg else {}
-            await asyncio.gather(*(subscribe(s, ids) for s in cfg["subscriptions"]))
+            done = await asyncio.gather(
+                *(
+                    subscribe(s, ids)
+                    for s in cfg["subscriptions"]
+                    if s["producer"] in ids or not ids
+                ),
+                return_exceptions=served is not None,
+            )
+            refused = [repr(r) for r in done if isinstance(r, BaseException)]
             waits = [c.got_frame.wait() for _, c, _ in subs]
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.gather(*waits), 15)
@@ -445,6 +456,7 @@ async def run_agent(cfg: dict[str, Any]) -> None:
                     "latencies": lat,
                     "no_frame": sum(c.first_frame is None for _, c, _ in subs),
                     "rpc_ms": rpc_ms,
+                    "refused": refused,
                 }
             )
         elif cmd == "mark":
@@ -725,6 +737,8 @@ def scenario_served_parity(
         published = everyone(agents, "publish")
         stream_ids = {b: sid for rep in published for b, sid in rep["streams"].items()}
         joined = everyone(agents, "subscribe " + json.dumps(stream_ids))
+        failures = [f for rep in published for f in rep["failed"]]
+        failures += [f for j in joined for f in j["refused"]]
         lat = [x for j in joined for x in j["latencies"]]
         rpc = [x for j in joined for x in j["rpc_ms"]]
         time.sleep(2.0)
@@ -735,6 +749,8 @@ def scenario_served_parity(
         res["publishers"] = rooms * size
         res["workers"] = workers
         res["placement"] = [w["sessions"] for w in srv.health().get("mediaWorkers", [])]
+        res["restarts"] = sum(w["restarts"] for w in srv.health().get("mediaWorkers", []))
+        res["failures"] = failures
         return res
     finally:
         for a in agents:
@@ -763,6 +779,12 @@ def print_served_parity(par: dict[str, Any], rooms: int, size: int, reps: int, w
         f"{par['join_p50_ms']:.0f} ms, receiveVideoFrom RPC p50 {par['rpc_p50_ms']:.1f} ms; "
         f"load-generator CPU % {_runs(par['agent_cpu'])}"
     )
+    if par["failures"] or par["restarts"]:
+        kinds = sorted({f.split("(")[0] for f in par["failures"]})
+        print(
+            f"  NOT CLEAN: {len(par['failures'])} publish/subscribe requests failed "
+            f"({', '.join(kinds)}), worker restarts {par['restarts']}"
+        )
 
 
 async def channel_latency(cap: Path, joins: int) -> dict[str, Any]:

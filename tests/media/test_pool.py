@@ -162,6 +162,26 @@ async def test_a_killed_worker_is_replaced_and_the_other_sessions_keep_flowing(
         await bot.close()
 
 
+async def test_a_lone_worker_restarting_still_takes_new_sessions() -> None:
+    aiortc_glue.install_host_addresses(["127.0.0.1"])
+    pool = await WorkerPool(1, LOOPBACK, log_level="warning").start()
+    try:
+        first = pool.router("S")
+        closed = asyncio.Event()
+        first.on_closed = lambda reason: closed.set()
+        os.kill(first.worker_pid, signal.SIGKILL)
+        await wait_for(closed, CONNECT_S)
+        # what the rooms do on on_closed: a new router at once, while the worker restarts
+        again = pool.router("S")
+        assert pool.loads()[0].state in ("starting", "up")
+        pub, sub = await _call_up(again)  # waits for the replacement, then works
+        assert pool.loads()[0].restarts == 1
+        await sub.close()
+        await pub.close()
+    finally:
+        await pool.close()
+
+
 async def test_a_hung_worker_is_detected_by_its_heartbeat(pool: WorkerPool) -> None:
     router = pool.router("hung")
     closed = asyncio.Event()

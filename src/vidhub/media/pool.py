@@ -159,6 +159,10 @@ class _Worker:
         self._reported = asyncio.Event()
         #: Loop time of the last bytes read from the worker (the heartbeat's evidence).
         self.last_heard = asyncio.get_running_loop().time()
+        #: Loop time at which the process was last seen using CPU, and how much it had used.
+        self.last_progress = self.last_heard
+        self._cpu_seen: float | None = None
+        self.came_up = False
 
     # -- start -------------------------------------------------------------------------
 
@@ -230,6 +234,7 @@ class _Worker:
     def _on_event(self, ev: Event) -> None:
         if ev.name == "hello":
             if not self.ready.done():
+                self.came_up = True
                 self.ready.set_result(None)
         elif ev.name == "load":
             self._on_load(ev.args)
@@ -265,7 +270,7 @@ class _Worker:
     def send(self, op: str, args: dict[str, Any]) -> asyncio.Future[Any]:
         """Send a request now; the future gets its Response (or MediaWorkerLost)."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if self.lost or self._writer is None:
+        if self.lost or self._writer is None or self._writer.is_closing():
             fut.set_exception(MediaWorkerLost(f"media worker {self.index} is gone"))
             return fut
         req_id = next(self._ids)
@@ -331,6 +336,15 @@ class _Worker:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def sample_cpu(self, now: float) -> None:
+        """Note when the process last used CPU (from /proc; a no-op elsewhere)."""
+        cpu = _process_cpu(self.pid)
+        if cpu is None:
+            return
+        if self._cpu_seen is not None and cpu > self._cpu_seen:
+            self.last_progress = now
+        self._cpu_seen = cpu
 
     # -- load ----------------------------------------------------------------------------
 
@@ -476,12 +490,14 @@ class WorkerPool:
     # -- faults --------------------------------------------------------------------------
 
     async def _beat(self) -> None:
-        """Ping every worker each ``heartbeat_s``; one that has sent nothing at all (no
-        answer, no load report) for ``heartbeat_timeout_s`` hangs.
+        """Ping every worker each ``heartbeat_s`` and judge the silent ones.
 
-        Silence is judged from what this process has read, and not in a round where this
-        loop itself woke up late: if the main process was the one stalled, the workers'
-        answers are still unread in the socket and nobody is condemned for it.
+        A worker that has sent nothing at all (no answer, no load report) for
+        ``heartbeat_timeout_s`` hangs, unless its process is visibly using CPU (a busy
+        worker on an oversubscribed machine): that one gets three times as long before it
+        counts as stuck. Silence is judged from what this process has read, and never in a
+        round where this loop itself woke up late: if the main process was the one stalled,
+        the workers' answers are still unread in the socket.
         """
         loop = asyncio.get_running_loop()
         last = loop.time()
@@ -493,25 +509,30 @@ class WorkerPool:
             for worker in list(self._workers):
                 if worker.lost or not worker.ready.done():
                     continue
+                worker.sample_cpu(now)
                 silent = now - worker.last_heard
-                if not stalled and silent > self.heartbeat_timeout_s:
+                idle = now - worker.last_progress
+                limit = self.heartbeat_timeout_s
+                if not stalled and silent > limit and (idle > limit or silent > 3 * limit):
                     worker.lose(f"no heartbeat answer for {silent:.1f} s")
                     continue
                 worker.send("ping", {}).add_done_callback(_consume)
 
     def _worker_lost(self, worker: _Worker) -> None:
+        """Put a replacement at the lost worker's index at once (new sessions may be placed
+        on it while it starts) and start it."""
         if self.closing:
             return
-        task = asyncio.get_running_loop().create_task(self._replace(worker))
+        fresh = _Worker(self, worker.index, worker.restarts + 1)
+        self._workers[worker.index] = fresh
+        task = asyncio.get_running_loop().create_task(self._replace(worker, fresh))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _replace(self, old: _Worker) -> None:
-        if old.state != "up" and old.ready.done() and old.restarts:
+    async def _replace(self, old: _Worker, fresh: _Worker) -> None:
+        if not old.came_up:
             # it never came up: do not spin on a worker that cannot start
             await asyncio.sleep(min(30.0, 0.5 * 2 ** min(old.restarts, 6)))
-        fresh = _Worker(self, old.index, old.restarts + 1)
-        self._workers[old.index] = fresh
         try:
             await fresh.start()
         except Exception as exc:  # its own loss already scheduled another try
@@ -585,7 +606,10 @@ class WorkerRouter:
             raise NotAcceptable("media router is closed")
         worker = self._worker
         if not worker.ready.done():
-            await asyncio.shield(worker.ready)
+            try:
+                await asyncio.wait_for(asyncio.shield(worker.ready), within)
+            except TimeoutError:
+                raise VidhubError(f"media worker {worker.index} is not up yet") from None
         if not self._opened:
             # sent before any other request of this router: the channel keeps the order
             self._opened = True
@@ -733,6 +757,16 @@ class WorkerRouter:
                 cb(MEDIA_SERVER_DISCONNECT)
             except Exception:
                 log.exception("on_closed failed for router %s", self.id)
+
+
+def _process_cpu(pid: int) -> float | None:
+    """CPU ticks (user + system) used so far by ``pid``, or None without /proc."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            fields = f.read().rsplit(b")", 1)[1].split()
+        return float(int(fields[11]) + int(fields[12]))
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _consume(fut: asyncio.Future[Any]) -> None:

@@ -206,8 +206,11 @@ class Rooms:
         if room.closed or room.router is not router or self._rooms.get(room.session_id) is not room:
             return
         log.warning("media of session %s lost (%s): ending its streams", room.session_id, reason)
-        room.router = self._router_factory(room.session_id)
-        self._watch(room)
+        try:
+            room.router = self._router_factory(room.session_id)
+            self._watch(room)
+        except Exception:  # e.g. shutting down: the old router keeps refusing new legs
+            log.exception("no new media router for session %s", room.session_id)
         parts = list(room.participants.values())
         await room.broadcast(
             "mediaError", rpc.media_error(f"Media server disconnected ({reason})"), parts
