@@ -133,13 +133,15 @@ class HubBridge:
         self.sent_events = 0
         self.received_events = 0
         self.dropped_events = 0
+        # events routed before start() (a restarted node reconciling) queue and go out then
+        hub.forward = self.forward
 
     # -- lifetime ------------------------------------------------------------------------
     async def start(self) -> None:
-        """Hook into the hub, subscribe to what local subscribers want, start sending."""
+        """Subscribe to what local subscribers want and start sending (what was forwarded
+        since construction goes out first)."""
         if self._sender is not None or self._closed:
             return
-        self.hub.forward = self.forward
         self.hub.interest_synced = self._interest_synced
         self.hub.registry.on_interest_change = self._interest_changed
         self._fixed.append(await self._broker.subscribe(self._take_channel, self._on_take))
