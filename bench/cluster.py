@@ -182,7 +182,11 @@ async def main_async(quick: bool, sizes: list[int]) -> None:
                 for proc, _ in nodes:
                     proc.terminate()
                 for proc, _ in nodes:
-                    proc.wait(10)
+                    try:
+                        proc.wait(30)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
                 redis.terminate()
                 redis.wait(10)
     print(f"cpus: {os.cpu_count()}  python: {sys.version.split()[0]}")

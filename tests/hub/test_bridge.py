@@ -279,3 +279,27 @@ async def test_a_parked_session_resumes_on_another_node(nodes: Nodes) -> None:
         await asyncio.wait_for(sync, WAIT)
     a.hub.handle(pub, [ev("t", id="after")])
     assert ids(await box_b.wait_for(1)) == ["after"]
+
+
+async def test_events_routed_before_the_bridge_starts_go_out_when_it_does() -> None:
+    bus = MemoryBus()
+    brokers = [MemoryBroker(bus), MemoryBroker(bus)]
+    for broker in brokers:
+        await broker.start()
+    hub_a, hub_b = Hub(), Hub()
+    bridge_b = HubBridge(hub_b, brokers[1], "b")
+    await bridge_b.start()
+    bridge_a = HubBridge(hub_a, brokers[0], "a")  # built, not started (the node is starting)
+    try:
+        node_b = Node(hub_b, bridge_b)
+        on_b, box = node_b.client()
+        await node_b.subscribe(on_b, "s", "topic=vidhub.participant.left")
+        await hub_a.publish_server_event("vidhub.participant.left", {"reason": "restart"})
+        await bridge_a.start()
+        (got,) = await box.wait_for(1)
+        assert got["data"] == {"reason": "restart"}
+    finally:
+        for bridge in (bridge_a, bridge_b):
+            await bridge.close()
+        for broker in brokers:
+            await broker.close()
