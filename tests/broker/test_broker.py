@@ -190,3 +190,15 @@ async def test_a_handler_may_publish(nodes: Nodes) -> None:
     await a.subscribe(replies, inbox)
     await a.publish(requests, b"ping")
     assert await inbox.wait_for(1) == [b"ping!"]
+
+
+async def test_publish_many_keeps_the_order_across_channels(nodes: Nodes) -> None:
+    a, b = await nodes(), await nodes()
+    one, two = channel(), channel()
+    inbox = Inbox()
+    await b.subscribe(one, inbox)
+    await b.subscribe(two, inbox)
+    messages = [(one if i % 3 else two, f"m{i}".encode()) for i in range(30)]
+    await a.publish_many(messages)
+    await a.publish_many([])
+    assert await inbox.wait_for(30) == [payload for _, payload in messages]
