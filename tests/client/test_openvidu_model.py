@@ -256,7 +256,9 @@ def test_errors_carry_the_server_answer_and_invalidate() -> None:
     with pytest.raises(e.OpenViduSessionDoesNotExistsError):  # refused locally, nothing sent
         drive(session._signal(None, None, None))
     ov: m.OpenViduState[Session] = m.OpenViduState(None)
-    with pytest.raises(RuntimeError, match="transport error 401"):  # not in the table
-        drive(ov._fetch(Session), FakeReply(401))
+    with pytest.raises(RuntimeError, match="transport error 401") as raised:  # not in the table
+        drive(ov._fetch(Session), FakeReply(401, {"message": "who?"}))
+    assert isinstance(raised.value.__cause__, e.ServerAnswer)
+    assert raised.value.__cause__.message == "who?"
     with pytest.raises(e.OpenViduError):
         drive(ov._create_connection({}, "s", {"type": "IPCAM"}), FakeReply(500, {}))

@@ -89,9 +89,16 @@ Op = Generator[Request, Reply, T]
 
 def ok(reply: Reply, table: ErrorTable, target: Validity | None = None) -> Reply:
     """``reply`` if it succeeded; else the table's error (see :func:`check`), else the
-    transport's HTTP error."""
-    check(reply.status_code, table, target, reply.content)
-    reply.raise_for_status()
+    transport's own HTTP error, unmodified but for its ``__cause__``: the :class:`ServerAnswer`.
+    """
+    status = reply.status_code
+    check(status, table, target, reply.content)
+    if status >= 400:
+        answer = ServerAnswer(status, server_message(reply.content))
+        try:
+            reply.raise_for_status()
+        except Exception as exc:  # whatever the transport raises: re-raised as is
+            raise exc from answer
     return reply
 
 

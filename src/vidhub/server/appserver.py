@@ -122,16 +122,12 @@ async def _upstream() -> AsyncIterator[None]:
         yield
     except OpenViduSessionExistsError:
         raise
-    except (OpenViduError, ValueError) as exc:
-        answer = exc.__cause__
+    except (OpenViduError, ValueError, aiohttp.ClientResponseError) as exc:
+        answer = exc.__cause__  # the SDK puts the upstream's answer there
         if not isinstance(answer, ServerAnswer):  # a 2xx answer that is not JSON
             raise UpstreamError(502, f"bad answer from the OpenVidu server: {exc}") from None
         message = answer.message or f"OpenVidu server answered {answer.status}"
         raise UpstreamError(answer.status, message) from None
-    except aiohttp.ClientResponseError as exc:
-        raise UpstreamError(
-            exc.status, exc.message or f"OpenVidu server answered {exc.status}"
-        ) from None
     except (aiohttp.ClientError, TimeoutError) as exc:
         raise UpstreamError(502, f"OpenVidu server unreachable: {exc.__class__.__name__}") from None
     except (KeyError, TypeError, RuntimeError) as exc:
