@@ -7,7 +7,7 @@ PEERS := tests/peers
 HOST ?= 127.0.0.1
 PORT ?= 4443
 
-.PHONY: install run test test-deps lint types bench clean fuzz
+.PHONY: install run test test-deps lint types bench clean fuzz soak soak-ci
 
 install: $(STAMP)
 
@@ -51,6 +51,15 @@ test: test-deps
 # The fuzz suite with 100x the examples of the CI profile (tests/fuzz/conftest.py): minutes.
 fuzz: install
 	VIDHUB_FUZZ=long $(BIN)/python -m pytest -q -p no:cacheprovider tests/fuzz
+
+# Mixed load for SOAK_MINUTES (default 30), failing on leaks or lost state (bench/soak.py).
+SOAK_MINUTES ?= 30
+soak: install
+	$(BIN)/python bench/soak.py --minutes $(SOAK_MINUTES)
+
+# The 3-minute variant; a short run extrapolates RSS noisily, hence the looser slope bound.
+soak-ci: install
+	$(BIN)/python bench/soak.py --minutes 3 --sample-s 5 --max-rss-mb-per-h 300
 
 lint: install
 	$(BIN)/ruff check src tests bench

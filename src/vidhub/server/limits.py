@@ -197,6 +197,7 @@ def setup_limits(
     app[LOOP_LAG] = lag
     app[WS_CAPS] = ws_caps
     limits.gauge("websockets", lambda: float(ws_caps.total))
+    limits.gauge("asyncio_tasks", lambda: float(len(asyncio.all_tasks())))
     stats = stats_source(app)
     stats.add_metric(
         "vidhub_limit_hits_total",
@@ -206,7 +207,7 @@ def setup_limits(
     )
     stats.add_metric(
         "vidhub_door",
-        "Door gauges: open TCP connections and WebSockets, event-loop lag in ms",
+        "Door gauges: open TCP connections and WebSockets, event-loop lag in ms, asyncio tasks",
         limits.gauges,
         kind="gauge",
         label="gauge",
