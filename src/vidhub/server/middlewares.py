@@ -32,6 +32,10 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+#: Shedding by waiting time needs a queue: more requests than this arrived and unanswered.
+#: An isolated request on a starved host (a late loop, nobody else waiting) is served.
+SHED_MIN_QUEUE = 8
+
 _REASONS = {
     400: "Bad Request",
     401: "Unauthorized",
@@ -107,7 +111,8 @@ def shed_middleware(
     arriving and its handler starting (the TCP door's timestamp: waiting behind a busy loop)
     plus how late the loop runs on average (``lag``: while it is late, requests also wait
     that long in the kernel before the loop reads them). A single stall (a collection, a
-    descheduled process) barely moves the average and sheds nothing. The 503 costs a
+    descheduled process) barely moves the average, and nothing is shed unless more than
+    :data:`SHED_MIN_QUEUE` requests are waiting for an answer. The 503 costs a
     fraction of a served request, so under overload the served ones keep a bounded latency.
     Long-lived WebSocket upgrades and ``/health`` are not counted.
 
@@ -141,7 +146,7 @@ def shed_middleware(
                 return await handler(request)
             if inflight >= max_inflight:
                 return shed(request, f"{max_inflight} requests in progress")
-            if budget_s > 0 and door is not None:
+            if budget_s > 0 and door is not None and door.queued > SHED_MIN_QUEUE:
                 waited = asyncio.get_running_loop().time() - door.last_data_at
                 late = lag.lag_s if lag is not None else 0.0
                 if waited + late > budget_s:

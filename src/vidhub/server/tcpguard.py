@@ -80,7 +80,11 @@ class TcpGuard:
         self.counters = counters
         self.caps = SocketCaps(max_connections, max_per_ip)
         self.header_timeout_s = header_timeout_s
+        #: Connections whose current request has arrived (its first byte) and is not answered
+        #: yet: the queue that overload shedding looks at.
+        self.pending = 0
         counters.gauge("tcp_connections", lambda: float(self.caps.total))
+        counters.gauge("requests_waiting", lambda: float(self.pending))
 
 
 def _peer_ip(transport: asyncio.BaseTransport) -> str:
@@ -99,6 +103,7 @@ class GuardedRequestHandler(RequestHandler):
         self._ip: str | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._in_request = False
+        self._counted = False
         #: loop time of the latest bytes received: when the current request's headers
         #: were complete at the latest (the shedding middleware measures waiting from it).
         self.last_data_at = 0.0
@@ -120,6 +125,7 @@ class GuardedRequestHandler(RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._disarm()
+        self._uncount()
         if self._ip is not None:
             self._guard.caps.release(self._ip)
             self._ip = None
@@ -127,8 +133,12 @@ class GuardedRequestHandler(RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         self.last_data_at = self._loop.time()
-        if not self._in_request and self._deadline is None and data:
-            self._arm()  # the first byte of a request on a kept-alive connection
+        if not self._in_request and data:
+            if self._deadline is None:
+                self._arm()  # the first byte of a request on a kept-alive connection
+            if not self._counted and self._ip is not None:
+                self._counted = True
+                self._guard.pending += 1
         super().data_received(data)
 
     # -- the header deadline -----------------------------------------------------------
@@ -164,6 +174,17 @@ class GuardedRequestHandler(RequestHandler):
     def request_done(self) -> None:
         """The handler returned; the next request's first byte re-arms the deadline."""
         self._in_request = False
+        self._uncount()
+
+    def _uncount(self) -> None:
+        if self._counted:
+            self._counted = False
+            self._guard.pending -= 1
+
+    @property
+    def queued(self) -> int:
+        """Requests server-wide that arrived and are not answered yet."""
+        return self._guard.pending
 
     # -- parse errors ----------------------------------------------------------------
     def handle_error(
