@@ -201,14 +201,19 @@ SESSION: dict[str, Any] = {
 }
 
 
-class Session(m.SessionState):
-    _connection_classes = {"WEBRTC": m.ConnectionState, "IPCAM": m.ConnectionState}
+class Session(m.SessionState[m.ConnectionState, m.ConnectionState]):
+    _webrtc_class = m.ConnectionState
+    _ipcam_class = m.ConnectionState
+
+
+class Server(m.OpenViduState[Session, m.ConnectionState]):
+    _session_class = Session
 
 
 def test_operations_build_requests_and_update_state() -> None:
-    ov: m.OpenViduState[Session] = m.OpenViduState(None)
+    ov = Server(None)
     sent, session = drive(
-        ov._create_session(Session, "s", None, {"customSessionId": "x", "forcedVideoCodec": "VP8"}),
+        ov._create_session("s", properties={"customSessionId": "x", "forcedVideoCodec": "VP8"}),
         FakeReply(200, SESSION),
     )
     assert sent == [
@@ -217,9 +222,7 @@ def test_operations_build_requests_and_update_state() -> None:
     assert ov.get_session("s") is session and ov.session_count == 1
 
     sent, conn = drive(
-        session._create_webrtc(
-            m.ConnectionState, "SUBSCRIBER", "d", 1, None, None, None, None, None
-        ),
+        session._create_webrtc_connection("SUBSCRIBER", "d", 1),
         FakeReply(200, ACTIVE | {"sessionId": "s"}),
     )
     assert sent == [
@@ -255,10 +258,10 @@ def test_errors_carry_the_server_answer_and_invalidate() -> None:
     assert not session.is_valid
     with pytest.raises(e.OpenViduSessionDoesNotExistsError):  # refused locally, nothing sent
         drive(session._signal(None, None, None))
-    ov: m.OpenViduState[Session] = m.OpenViduState(None)
+    ov = Server(None)
     with pytest.raises(RuntimeError, match="transport error 401") as raised:  # not in the table
-        drive(ov._fetch(Session), FakeReply(401, {"message": "who?"}))
+        drive(ov._fetch(), FakeReply(401, {"message": "who?"}))
     assert isinstance(raised.value.__cause__, e.ServerAnswer)
     assert raised.value.__cause__.message == "who?"
     with pytest.raises(e.OpenViduError):
-        drive(ov._create_connection({}, "s", {"type": "IPCAM"}), FakeReply(500, {}))
+        drive(ov._create_connection("s", {"type": "IPCAM"}), FakeReply(500, {}))

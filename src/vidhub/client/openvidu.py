@@ -17,14 +17,15 @@ The URL may be the server root (``http://host:4443/``) or the API base
 :mod:`vidhub.client.openvidu_model`); other HTTP errors raise ``requests.HTTPError`` and
 timeouts ``requests.exceptions.Timeout``, unmodified.
 
-This module is only the transport: every operation (request, error table, state update) is
-written once in :mod:`vidhub.client.openvidu_model` and driven here by :meth:`_Http.run`.
+This module is only the transport: every operation (its signature, contract, request, error
+table and state update) is written once in :mod:`vidhub.client.openvidu_model`; each public
+method here is that operation driven by :meth:`_Http.run`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Callable
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import requests
 
@@ -49,6 +50,7 @@ __all__ = [
 
 Timeout = float | tuple[float, float] | None
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class _Http:
@@ -83,20 +85,27 @@ class _Http:
             return cast(T, done.value)
 
 
+class _Bound(Protocol):
+    _http: _Http
+
+
+B = TypeVar("B", bound=_Bound)
+
+
+def _blocking(op: Callable[Concatenate[B, P], m.Op[T]]) -> Callable[Concatenate[B, P], T]:
+    """The public method that runs the operation ``op`` over this module's transport."""
+
+    def method(self: B, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._http.run(op(self, *args, **kwargs))
+
+    return m.named_after(op, method)
+
+
 class OpenViduPublisher(PublisherState):
     """A stream published by a connection."""
 
     _http: _Http
-
-    def force_unpublish(self) -> None:
-        """``DELETE /sessions/{id}/stream/{streamId}``.
-
-        Raises:
-            OpenViduStreamDoesNotExistsError: 404.
-            OpenViduSessionDoesNotExistsError: 400 (no such session).
-            OpenViduStreamError: 405 (an IPCAM stream).
-        """
-        self._http.run(self._force_unpublish())
+    force_unpublish = _blocking(PublisherState._force_unpublish)
 
 
 class OpenViduSubscriber(SubscriberState):
@@ -109,35 +118,11 @@ class OpenViduConnection(ConnectionState):
     _http: _Http
     _publisher_class = OpenViduPublisher
     _subscriber_class = OpenViduSubscriber
-
-    def fetch(self) -> bool:
-        """Refresh from the server; returns whether anything changed.
-
-        Raises:
-            OpenViduConnectionDoesNotExistsError: the connection is gone (404).
-            OpenViduSessionDoesNotExistsError: the session is gone (400).
-        """
-        return self._http.run(self._fetch())
-
-    def force_disconnect(self) -> None:
-        """Evict the participant, or revoke the token while pending. Invalidates this object."""
-        self._http.run(self._force_disconnect())
-
-    def update(self, role: str | None = None, record: bool | None = None) -> None:
-        """``PATCH`` role and/or record (OpenVidu Pro and vidhub; CE answers 405)."""
-        self._http.run(self._update(role, record))
-
-    def signal(self, type_: str | None = None, data: str | None = None) -> None:
-        """Send a signal to this connection only (``POST /signal``).
-
-        Raises:
-            OpenViduConnectionDoesNotExistsError: not an active connection (406).
-        """
-        self._http.run(self._signal(type_, data))
-
-    def force_unpublish_all_streams(self) -> None:
-        """Force-unpublish every stream this connection publishes (as last fetched)."""
-        self._http.run(self._force_unpublish_all_streams())
+    fetch = _blocking(ConnectionState._fetch)
+    force_disconnect = _blocking(ConnectionState._force_disconnect)
+    update = _blocking(ConnectionState._update)
+    signal = _blocking(ConnectionState._signal)
+    force_unpublish_all_streams = _blocking(ConnectionState._force_unpublish_all_streams)
 
 
 class OpenViduWEBRTCConnection(OpenViduConnection):
@@ -148,102 +133,26 @@ class OpenViduIPCAMConnection(OpenViduConnection):
     """An IPCAM connection: ``rtsp_uri``, ``adaptive_bitrate``, ``network_cache`` ..."""
 
 
-_CONNECTIONS: dict[str, type[OpenViduConnection]] = {
-    "WEBRTC": OpenViduWEBRTCConnection,
-    "IPCAM": OpenViduIPCAMConnection,
-}
+_Session = SessionState[OpenViduWEBRTCConnection, OpenViduIPCAMConnection]
 
 
-class OpenViduSession(SessionState):
+class OpenViduSession(_Session):
     """A session on the server."""
 
     _http: _Http
-    _connection_classes = _CONNECTIONS
-
-    def fetch(self) -> bool:
-        """Refresh from ``GET /sessions/{id}``; returns whether anything changed.
-
-        Raises:
-            OpenViduSessionDoesNotExistsError: 404 (this object becomes invalid).
-        """
-        return self._http.run(self._fetch())
-
-    def close(self) -> None:
-        """``DELETE /sessions/{id}``: evict everyone. Invalidates this object."""
-        self._http.run(self._close())
-
-    def signal(
-        self,
-        type_: str | None = None,
-        data: str | None = None,
-        to: list[OpenViduConnection] | None = None,
-    ) -> None:
-        """``POST /signal`` to ``to`` (default: everyone).
-
-        Raises:
-            OpenViduSessionDoesNotExistsError: no session (404).
-            OpenViduConnectionDoesNotExistsError: nobody connected or a recipient not active (406).
-            ValueError: the server rejected the body (400).
-        """
-        self._http.run(self._signal(type_, data, to))
-
-    def create_webrtc_connection(
-        self,
-        role: str = "PUBLISHER",
-        data: str | None = None,
-        video_max_recv_bandwidth: int | None = None,
-        video_min_recv_bandwidth: int | None = None,
-        video_max_send_bandwidth: int | None = None,
-        video_min_send_bandwidth: int | None = None,
-        allowed_filters: list[str] | None = None,
-        *,
-        record: bool | None = None,
-    ) -> OpenViduWEBRTCConnection:
-        """``POST /sessions/{id}/connection`` for a user; the result carries ``token``.
-
-        Raises:
-            ValueError: unknown role, or the server rejected the body (400).
-            OpenViduSessionDoesNotExistsError: the session is gone (404).
-        """
-        op = self._create_webrtc(
-            OpenViduWEBRTCConnection,
-            role,
-            data,
-            video_max_recv_bandwidth,
-            video_min_recv_bandwidth,
-            video_max_send_bandwidth,
-            video_min_send_bandwidth,
-            allowed_filters,
-            record,
-        )
-        return self._http.run(op)
-
-    def create_ipcam_connection(
-        self,
-        rtsp_uri: str,
-        data: str | None = None,
-        adaptive_bitrate: bool | None = None,
-        only_play_with_subscribers: bool | None = None,
-        network_cache: int | None = None,
-    ) -> OpenViduIPCAMConnection:
-        """``POST /sessions/{id}/connection`` for an IP camera.
-
-        Raises:
-            ValueError: the server rejected the body (400).
-            OpenViduError: the server failed to attach the camera (500).
-        """
-        op = self._create_ipcam(
-            OpenViduIPCAMConnection,
-            rtsp_uri,
-            data,
-            adaptive_bitrate,
-            only_play_with_subscribers,
-            network_cache,
-        )
-        return self._http.run(op)
+    _webrtc_class = OpenViduWEBRTCConnection
+    _ipcam_class = OpenViduIPCAMConnection
+    fetch = _blocking(_Session._fetch)
+    close = _blocking(_Session._close)
+    signal = _blocking(_Session._signal)
+    create_webrtc_connection = _blocking(_Session._create_webrtc_connection)
+    create_ipcam_connection = _blocking(_Session._create_ipcam_connection)
 
 
-class OpenVidu(OpenViduState[OpenViduSession]):
+_OpenVidu = OpenViduState[OpenViduSession, OpenViduConnection]
+
+
+class OpenVidu(_OpenVidu):
     """An OpenVidu (or vidhub) server.
 
     Args:
@@ -256,6 +165,7 @@ class OpenVidu(OpenViduState[OpenViduSession]):
     """
 
     _http: _Http
+    _session_class = OpenViduSession
 
     def __init__(
         self,
@@ -280,42 +190,7 @@ class OpenVidu(OpenViduState[OpenViduSession]):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def fetch(self) -> bool:
-        """Refresh ``sessions`` from ``GET /sessions``; returns whether anything changed."""
-        return self._http.run(self._fetch(OpenViduSession))
-
-    def create_session(
-        self,
-        custom_session_id: str | None = None,
-        media_mode: str | None = None,
-        *,
-        properties: Mapping[str, Any] | None = None,
-    ) -> OpenViduSession:
-        """``POST /sessions``.
-
-        ``properties`` (a vidhub extension) are more REST body fields, sent as given; the
-        named arguments take precedence.
-
-        Raises:
-            OpenViduSessionExistsError: ``custom_session_id`` is taken (409).
-            ValueError: bad ``media_mode`` or the server rejected the body (400).
-        """
-        op = self._create_session(OpenViduSession, custom_session_id, media_mode, properties)
-        return self._http.run(op)
-
-    def create_connection(
-        self, session_id: str, properties: Mapping[str, Any]
-    ) -> OpenViduConnection:
-        """``POST /sessions/{session_id}/connection`` with ``properties`` as the body, for a
-        session this client need not know (a vidhub extension, for proxies).
-
-        Raises:
-            OpenViduSessionDoesNotExistsError: no such session (404).
-            ValueError: the server rejected the body (400).
-            OpenViduError: the server failed to attach an IP camera (500).
-        """
-        return self._http.run(self._create_connection(_CONNECTIONS, session_id, properties))
-
-    def get_config(self) -> dict[str, Any]:
-        """``GET /config``: the server's configuration JSON, as is."""
-        return self._http.run(self._get_config())
+    fetch = _blocking(_OpenVidu._fetch)
+    create_session = _blocking(_OpenVidu._create_session)
+    create_connection = _blocking(_OpenVidu._create_connection)
+    get_config = _blocking(_OpenVidu._get_config)

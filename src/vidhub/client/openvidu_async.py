@@ -10,17 +10,17 @@ state (``sessions``, ``connections``, ``get_session``) stays synchronous::
 HTTP errors no operation maps raise ``aiohttp.ClientResponseError``; timeouts raise
 ``TimeoutError`` (``asyncio.TimeoutError``), unmodified.
 
-This module is only the transport: every operation (request, error table, state update) is
-written once in :mod:`vidhub.client.openvidu_model` and driven here by :meth:`_Http.run`;
-the methods' contracts are documented there and on :mod:`vidhub.client.openvidu`.
+This module is only the transport: every operation (its signature, contract, request, error
+table and state update) is written once in :mod:`vidhub.client.openvidu_model`; each public
+method here is a coroutine driving that operation with :meth:`_Http.run`.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
-from typing import Any, TypeVar, cast
+from collections.abc import Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import aiohttp
 
@@ -46,6 +46,7 @@ __all__ = [
 
 Timeout = float | tuple[float, float] | None
 T = TypeVar("T")
+P = ParamSpec("P")
 
 
 class _Reply:
@@ -108,14 +109,29 @@ class _Http:
             self._session = None
 
 
+class _Bound(Protocol):
+    _http: _Http
+
+
+B = TypeVar("B", bound=_Bound)
+
+
+def _awaiting(
+    op: Callable[Concatenate[B, P], m.Op[T]],
+) -> Callable[Concatenate[B, P], Coroutine[Any, Any, T]]:
+    """The public coroutine method that runs the operation ``op`` over this transport."""
+
+    async def method(self: B, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._http.run(op(self, *args, **kwargs))
+
+    return m.named_after(op, method)
+
+
 class OpenViduPublisher(PublisherState):
     """A stream published by a connection."""
 
     _http: _Http
-
-    async def force_unpublish(self) -> None:
-        """``DELETE /sessions/{id}/stream/{streamId}`` (errors as the sync SDK)."""
-        await self._http.run(self._force_unpublish())
+    force_unpublish = _awaiting(PublisherState._force_unpublish)
 
 
 class OpenViduSubscriber(SubscriberState):
@@ -128,26 +144,11 @@ class OpenViduConnection(ConnectionState):
     _http: _Http
     _publisher_class = OpenViduPublisher
     _subscriber_class = OpenViduSubscriber
-
-    async def fetch(self) -> bool:
-        """Refresh from the server; returns whether anything changed."""
-        return await self._http.run(self._fetch())
-
-    async def force_disconnect(self) -> None:
-        """Evict the participant, or revoke the token while pending. Invalidates this object."""
-        await self._http.run(self._force_disconnect())
-
-    async def update(self, role: str | None = None, record: bool | None = None) -> None:
-        """``PATCH`` role and/or record (OpenVidu Pro and vidhub; CE answers 405)."""
-        await self._http.run(self._update(role, record))
-
-    async def signal(self, type_: str | None = None, data: str | None = None) -> None:
-        """Send a signal to this connection only (``POST /signal``)."""
-        await self._http.run(self._signal(type_, data))
-
-    async def force_unpublish_all_streams(self) -> None:
-        """Force-unpublish every stream this connection publishes (as last fetched)."""
-        await self._http.run(self._force_unpublish_all_streams())
+    fetch = _awaiting(ConnectionState._fetch)
+    force_disconnect = _awaiting(ConnectionState._force_disconnect)
+    update = _awaiting(ConnectionState._update)
+    signal = _awaiting(ConnectionState._signal)
+    force_unpublish_all_streams = _awaiting(ConnectionState._force_unpublish_all_streams)
 
 
 class OpenViduWEBRTCConnection(OpenViduConnection):
@@ -158,82 +159,26 @@ class OpenViduIPCAMConnection(OpenViduConnection):
     """An IPCAM connection: ``rtsp_uri``, ``adaptive_bitrate``, ``network_cache`` ..."""
 
 
-_CONNECTIONS: dict[str, type[OpenViduConnection]] = {
-    "WEBRTC": OpenViduWEBRTCConnection,
-    "IPCAM": OpenViduIPCAMConnection,
-}
+_Session = SessionState[OpenViduWEBRTCConnection, OpenViduIPCAMConnection]
 
 
-class OpenViduSession(SessionState):
+class OpenViduSession(_Session):
     """A session on the server."""
 
     _http: _Http
-    _connection_classes = _CONNECTIONS
-
-    async def fetch(self) -> bool:
-        """Refresh from ``GET /sessions/{id}``; returns whether anything changed."""
-        return await self._http.run(self._fetch())
-
-    async def close(self) -> None:
-        """``DELETE /sessions/{id}``: evict everyone. Invalidates this object."""
-        await self._http.run(self._close())
-
-    async def signal(
-        self,
-        type_: str | None = None,
-        data: str | None = None,
-        to: list[OpenViduConnection] | None = None,
-    ) -> None:
-        """``POST /signal`` to ``to`` (default: everyone)."""
-        await self._http.run(self._signal(type_, data, to))
-
-    async def create_webrtc_connection(
-        self,
-        role: str = "PUBLISHER",
-        data: str | None = None,
-        video_max_recv_bandwidth: int | None = None,
-        video_min_recv_bandwidth: int | None = None,
-        video_max_send_bandwidth: int | None = None,
-        video_min_send_bandwidth: int | None = None,
-        allowed_filters: list[str] | None = None,
-        *,
-        record: bool | None = None,
-    ) -> OpenViduWEBRTCConnection:
-        """``POST /sessions/{id}/connection`` for a user; the result carries ``token``."""
-        op = self._create_webrtc(
-            OpenViduWEBRTCConnection,
-            role,
-            data,
-            video_max_recv_bandwidth,
-            video_min_recv_bandwidth,
-            video_max_send_bandwidth,
-            video_min_send_bandwidth,
-            allowed_filters,
-            record,
-        )
-        return await self._http.run(op)
-
-    async def create_ipcam_connection(
-        self,
-        rtsp_uri: str,
-        data: str | None = None,
-        adaptive_bitrate: bool | None = None,
-        only_play_with_subscribers: bool | None = None,
-        network_cache: int | None = None,
-    ) -> OpenViduIPCAMConnection:
-        """``POST /sessions/{id}/connection`` for an IP camera."""
-        op = self._create_ipcam(
-            OpenViduIPCAMConnection,
-            rtsp_uri,
-            data,
-            adaptive_bitrate,
-            only_play_with_subscribers,
-            network_cache,
-        )
-        return await self._http.run(op)
+    _webrtc_class = OpenViduWEBRTCConnection
+    _ipcam_class = OpenViduIPCAMConnection
+    fetch = _awaiting(_Session._fetch)
+    close = _awaiting(_Session._close)
+    signal = _awaiting(_Session._signal)
+    create_webrtc_connection = _awaiting(_Session._create_webrtc_connection)
+    create_ipcam_connection = _awaiting(_Session._create_ipcam_connection)
 
 
-class OpenVidu(OpenViduState[OpenViduSession]):
+_OpenVidu = OpenViduState[OpenViduSession, OpenViduConnection]
+
+
+class OpenVidu(_OpenVidu):
     """An OpenVidu (or vidhub) server, asynchronously.
 
     Construct it, then ``await ov.fetch()`` or use ``async with`` (which fetches when
@@ -248,6 +193,7 @@ class OpenVidu(OpenViduState[OpenViduSession]):
     """
 
     _http: _Http
+    _session_class = OpenViduSession
 
     def __init__(
         self,
@@ -276,31 +222,10 @@ class OpenVidu(OpenViduState[OpenViduSession]):
         """Close the HTTP session. Safe to call twice."""
         await self._http.close()
 
-    async def fetch(self) -> bool:
-        """Refresh ``sessions`` from ``GET /sessions``; returns whether anything changed."""
-        return await self._http.run(self._fetch(OpenViduSession))
-
-    async def create_session(
-        self,
-        custom_session_id: str | None = None,
-        media_mode: str | None = None,
-        *,
-        properties: Mapping[str, Any] | None = None,
-    ) -> OpenViduSession:
-        """``POST /sessions`` (409 -> OpenViduSessionExistsError, 400 -> ValueError)."""
-        op = self._create_session(OpenViduSession, custom_session_id, media_mode, properties)
-        return await self._http.run(op)
-
-    async def create_connection(
-        self, session_id: str, properties: Mapping[str, Any]
-    ) -> OpenViduConnection:
-        """``POST /sessions/{session_id}/connection`` with ``properties`` as the body (a
-        vidhub extension, for proxies: see :meth:`vidhub.client.OpenVidu.create_connection`)."""
-        return await self._http.run(self._create_connection(_CONNECTIONS, session_id, properties))
-
-    async def get_config(self) -> dict[str, Any]:
-        """``GET /config``: the server's configuration JSON, as is."""
-        return await self._http.run(self._get_config())
+    fetch = _awaiting(_OpenVidu._fetch)
+    create_session = _awaiting(_OpenVidu._create_session)
+    create_connection = _awaiting(_OpenVidu._create_connection)
+    get_config = _awaiting(_OpenVidu._get_config)
 
 
 AsyncOpenVidu = OpenVidu

@@ -1,4 +1,4 @@
-"""The I/O-free core of the OpenVidu REST SDK: URLs, bodies, error tables, state, operations.
+"""The IpcamT/O-free core of the OpenVidu REST SDK: URLs, bodies, error tables, state, operations.
 
 Theory of operation: every operation that talks to the server is written once here, as a
 generator (:data:`Op`) that yields each :class:`Request` it needs and receives the
@@ -15,10 +15,11 @@ real OpenVidu server as well as vidhub.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+import functools
+from collections.abc import Callable, Generator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from vidhub.client.openvidu_errors import (
@@ -57,7 +58,7 @@ __all__ = [
 ]
 
 
-# -- the sans-I/O exchange --------------------------------------------------------------------
+# -- the sans-IpcamT/O exchange --------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Request:
     """One REST call: method, path below the API base URL, JSON body (None: no body)."""
@@ -85,6 +86,18 @@ class Reply(Protocol):
 T = TypeVar("T")
 #: An operation: yields requests, receives their replies, returns its result.
 Op = Generator[Request, Reply, T]
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def named_after(op: Callable[..., Any], method: F) -> F:
+    """``method``, a transport's public wrapper of the operation ``op``, with ``op``'s docs,
+    signature (``inspect.signature`` follows ``__wrapped__``) and name less its underscore."""
+    functools.update_wrapper(method, op)
+    method.__name__ = op.__name__.lstrip("_")
+    method.__qualname__ = op.__qualname__.replace("._", ".", 1)
+    return method
 
 
 def ok(reply: Reply, table: ErrorTable, target: Validity | None = None) -> Reply:
@@ -323,7 +336,7 @@ class ConnectionState(Validity, _Bound):
         ok((yield Request("DELETE", self._path())), DISCONNECT, self)
         self.is_valid = False
 
-    def _update(self, role: str | None, record: bool | None) -> Op[None]:
+    def _update(self, role: str | None = None, record: bool | None = None) -> Op[None]:
         """``PATCH`` role and/or record (OpenVidu Pro and vidhub; CE answers 405)."""
         self._check_valid()
         body = drop_none({"role": role, "record": record})
@@ -331,7 +344,7 @@ class ConnectionState(Validity, _Bound):
             ok((yield Request("PATCH", self._path(), body)), UPDATE_CONNECTION).json()
         )
 
-    def _signal(self, type_: str | None, data: str | None) -> Op[None]:
+    def _signal(self, type_: str | None = None, data: str | None = None) -> Op[None]:
         """``POST /signal`` to this connection only.
 
         Raises:
@@ -360,6 +373,8 @@ class ConnectionState(Validity, _Bound):
 
 
 C = TypeVar("C", bound=ConnectionState)
+WebrtcT = TypeVar("WebrtcT", bound=ConnectionState)
+IpcamT = TypeVar("IpcamT", bound=ConnectionState)
 
 
 def make_connection(classes: Mapping[str, type[C]], http: Any, data: Mapping[str, Any]) -> C:
@@ -384,7 +399,7 @@ def _post_connection(
     return data
 
 
-class SessionState(Validity, _Bound):
+class SessionState(Validity, _Bound, Generic[WebrtcT, IpcamT]):
     """What the server reported about one session (Session JSON, openvidu.md §1.3).
 
     Attributes: ``id``, ``created_at`` (aware UTC), ``is_being_recorded``, ``media_mode``,
@@ -392,8 +407,9 @@ class SessionState(Validity, _Bound):
     fetch), ``is_valid``.
     """
 
-    #: connection ``type`` -> the class a transport builds such connections from
-    _connection_classes: ClassVar[Mapping[str, type[ConnectionState]]] = {}
+    #: the classes a transport builds WEBRTC and IPCAM connections from
+    _webrtc_class: type[WebrtcT]
+    _ipcam_class: type[IpcamT]
     connections: list[Any]
 
     def __init__(self, http: Any, data: Mapping[str, Any]) -> None:
@@ -406,11 +422,15 @@ class SessionState(Validity, _Bound):
         self.is_being_recorded: bool = data["recording"]
         self.media_mode: str = data["mediaMode"]
         self.connections = [
-            make_connection(self._connection_classes, self._http, c)
+            make_connection(self._connection_classes(), self._http, c)
             for c in data["connections"]["content"]
         ]
         self.is_valid = True
         self._last = dict(data)
+
+    @classmethod
+    def _connection_classes(cls) -> dict[str, type[WebrtcT] | type[IpcamT]]:
+        return {"WEBRTC": cls._webrtc_class, "IPCAM": cls._ipcam_class}
 
     def get_connection(self, connection_id: str) -> Any:
         """The local connection object with that id (no request).
@@ -441,7 +461,9 @@ class SessionState(Validity, _Bound):
         ok((yield Request("DELETE", f"sessions/{seg(self.id)}")), CLOSE_SESSION, self)
         self.is_valid = False
 
-    def _signal(self, type_: str | None, data: str | None, to: list[Any] | None) -> Op[None]:
+    def _signal(
+        self, type_: str | None = None, data: str | None = None, to: list[Any] | None = None
+    ) -> Op[None]:
         """``POST /signal`` to the connections ``to`` (default: everyone).
 
         Raises:
@@ -456,32 +478,31 @@ class SessionState(Validity, _Bound):
         ok((yield Request("POST", "signal", body)), SIGNAL, self)
 
     def _create(self, body: dict[str, Any], cls: type[C]) -> Op[C]:
-        """``POST /sessions/{id}/connection``; the new connection joins ``connections``.
-
-        Raises:
-            ValueError: the server rejected the body (400).
-            OpenViduSessionDoesNotExistsError: the session is gone (404).
-            OpenViduError: the server failed to attach an IP camera (500).
-        """
+        """``POST /sessions/{id}/connection``; the new connection joins ``connections``."""
         if not self.is_valid:
             raise OpenViduSessionDoesNotExistsError()
         conn = cls(self._http, (yield from _post_connection(self.id, body, self)))
         self.connections.append(conn)
         return conn
 
-    def _create_webrtc(
+    def _create_webrtc_connection(
         self,
-        cls: type[C],
-        role: str,
-        data: str | None,
-        video_max_recv_bandwidth: int | None,
-        video_min_recv_bandwidth: int | None,
-        video_max_send_bandwidth: int | None,
-        video_min_send_bandwidth: int | None,
-        allowed_filters: list[str] | None,
-        record: bool | None,
-    ) -> Op[C]:
-        """A WEBRTC connection (see :meth:`_create`); also ValueError for an unknown role."""
+        role: str = "PUBLISHER",
+        data: str | None = None,
+        video_max_recv_bandwidth: int | None = None,
+        video_min_recv_bandwidth: int | None = None,
+        video_max_send_bandwidth: int | None = None,
+        video_min_send_bandwidth: int | None = None,
+        allowed_filters: list[str] | None = None,
+        *,
+        record: bool | None = None,
+    ) -> Op[WebrtcT]:
+        """``POST /sessions/{id}/connection`` for a user; the result carries ``token``.
+
+        Raises:
+            ValueError: unknown role, or the server rejected the body (400).
+            OpenViduSessionDoesNotExistsError: the session is gone (404).
+        """
         kurento = {
             "videoMaxRecvBandwidth": video_max_recv_bandwidth,
             "videoMinRecvBandwidth": video_min_recv_bandwidth,
@@ -489,22 +510,27 @@ class SessionState(Validity, _Bound):
             "videoMinSendBandwidth": video_min_send_bandwidth,
             "allowedFilters": allowed_filters,
         }
-        return (yield from self._create(webrtc_body(role, data, kurento, record), cls))
+        body = webrtc_body(role, data, kurento, record)
+        return (yield from self._create(body, self._webrtc_class))
 
-    def _create_ipcam(
+    def _create_ipcam_connection(
         self,
-        cls: type[C],
         rtsp_uri: str,
-        data: str | None,
-        adaptive_bitrate: bool | None,
-        only_play_with_subscribers: bool | None,
-        network_cache: int | None,
-    ) -> Op[C]:
-        """An IPCAM connection (see :meth:`_create`)."""
+        data: str | None = None,
+        adaptive_bitrate: bool | None = None,
+        only_play_with_subscribers: bool | None = None,
+        network_cache: int | None = None,
+    ) -> Op[IpcamT]:
+        """``POST /sessions/{id}/connection`` for an IP camera.
+
+        Raises:
+            ValueError: the server rejected the body (400).
+            OpenViduError: the server failed to attach the camera (500).
+        """
         body = ipcam_body(
             rtsp_uri, data, adaptive_bitrate, only_play_with_subscribers, network_cache
         )
-        return (yield from self._create(body, cls))
+        return (yield from self._create(body, self._ipcam_class))
 
     @property
     def connection_count(self) -> int:
@@ -514,54 +540,68 @@ class SessionState(Validity, _Bound):
         return f"<{type(self).__name__} {self.id}>"
 
 
-S = TypeVar("S", bound=SessionState)
+S = TypeVar("S", bound=SessionState[Any, Any])
 
 
-class OpenViduState(Generic[S]):
-    """The sessions a client knows, as of its last fetch, and the server-wide operations."""
+class OpenViduState(Generic[S, C]):
+    """The sessions a client knows, as of its last fetch, and the server-wide operations.
+
+    ``C`` is the transport's connection base class (what ``create_connection`` returns).
+    """
+
+    #: the class a transport builds sessions from
+    _session_class: type[S]
 
     def __init__(self, http: Any) -> None:
         self._http = http
         self._sessions: dict[str, S] = {}
         self._last: Any = None
 
-    def _fetch(self, cls: type[S]) -> Op[bool]:
-        """``GET /sessions``: rebuild ``sessions``; whether anything changed."""
+    def _fetch(self) -> Op[bool]:
+        """Refresh ``sessions`` from ``GET /sessions``; returns whether anything changed."""
         content = ok((yield Request("GET", "sessions")), NO_ERRORS).json()["content"]
         changed: bool = content != self._last
         self._last = content
         if changed:
-            self._sessions = {d["id"]: cls(self._http, d) for d in content}
+            self._sessions = {d["id"]: self._session_class(self._http, d) for d in content}
         return changed
 
     def _create_session(
         self,
-        cls: type[S],
-        custom_session_id: str | None,
-        media_mode: str | None,
+        custom_session_id: str | None = None,
+        media_mode: str | None = None,
+        *,
         properties: Mapping[str, Any] | None = None,
     ) -> Op[S]:
-        """``POST /sessions`` with ``properties`` and the named ones over them.
+        """``POST /sessions``.
+
+        ``properties`` (a vidhub extension) are more REST body fields, sent as given; the
+        named arguments take precedence.
 
         Raises:
             OpenViduSessionExistsError: ``custom_session_id`` is taken (409).
             ValueError: bad ``media_mode`` or the server rejected the body (400).
         """
         body = {**(properties or {}), **session_body(custom_session_id, media_mode)}
-        session = cls(
-            self._http, ok((yield Request("POST", "sessions", body)), CREATE_SESSION).json()
-        )
+        reply = ok((yield Request("POST", "sessions", body)), CREATE_SESSION)
+        session = self._session_class(self._http, reply.json())
         self._sessions[session.id] = session
         return session
 
-    def _create_connection(
-        self, classes: Mapping[str, type[C]], session_id: str, properties: Mapping[str, Any]
-    ) -> Op[C]:
-        """``POST /sessions/{id}/connection`` with ``properties`` as given; a locally known
-        session gains the connection."""
+    def _create_connection(self, session_id: str, properties: Mapping[str, Any]) -> Op[C]:
+        """``POST /sessions/{session_id}/connection`` with ``properties`` as the body, for a
+        session this client need not know (a vidhub extension, for proxies); a locally known
+        session gains the connection.
+
+        Raises:
+            OpenViduSessionDoesNotExistsError: no such session (404).
+            ValueError: the server rejected the body (400).
+            OpenViduError: the server failed to attach an IP camera (500).
+        """
         known = self._sessions.get(session_id)
         data = yield from _post_connection(session_id, properties, known)
-        conn = make_connection(classes, self._http, data)
+        classes = self._session_class._connection_classes()
+        conn = cast(C, make_connection(classes, self._http, data))
         if known is not None:
             known.connections.append(conn)
         return conn
