@@ -75,14 +75,14 @@ def topics(frames: list[str]) -> list[str]:
 def test_publishes_queue_until_connect_then_subscriptions_and_queue_flush() -> None:
     hub = Hub()
     with pytest.raises(EventHubConnectionError):  # neither connected nor initialised
-        hub.run(hub._public_publish_op(Event(topic="t"), False, None, "raise"))
-    assert hub.run(hub._public_publish_op(Event(topic="t"), False, None, "ignore")) is None
+        hub.run(hub._publish(Event(topic="t"), False, None, "raise"))
+    assert hub.run(hub._publish(Event(topic="t"), False, None, "ignore")) is None
     hub.init_connection()
-    hub.run(hub._subscribe_op("topic=a", lambda e: None, None, 100))
-    assert hub.run(hub._public_publish_op(Event(topic="queued"), False, None, "raise")) is True
+    hub.run(hub._subscribe("topic=a", lambda e: None, None, 100))
+    assert hub.run(hub._publish(Event(topic="queued"), False, None, "raise")) is True
     assert hub.sent() == []
 
-    hub.run(hub._connect_op())
+    hub.run(hub._connect())
     assert isinstance(hub.effects[0], fx.Handshake) and hub.effects[0].url.endswith("/socket.io/1/")
     assert hub.effects[1] == fx.Open("ws://127.0.0.1:9/socket.io/1/websocket/sid1")
     # every subscriber is announced (the reply subscriber first), then the queue goes out in
@@ -99,17 +99,17 @@ def test_publishes_queue_until_connect_then_subscriptions_and_queue_flush() -> N
 
 def test_a_failed_send_forgets_its_ack_callback() -> None:
     hub = Hub()
-    hub.run(hub._connect_op())
+    hub.run(hub._connect())
     hub.fail_sends = True
     before = dict(hub._packet_callbacks)
     with pytest.raises(EventHubConnectionError):
-        hub.run(hub._public_publish_op(Event(topic="t"), False, None, "raise"))
+        hub.run(hub._publish(Event(topic="t"), False, None, "raise"))
     assert hub._packet_callbacks == before
 
 
 def test_frames_answer_heartbeats_run_acks_and_deliver_events() -> None:
     hub = Hub()
-    hub.run(hub._connect_op())
+    hub.run(hub._connect())
     proto = SocketIoProtocol(client=True)
     hub.effects.clear()
     acked: list[dict[str, Any]] = []
@@ -128,7 +128,7 @@ def test_frames_answer_heartbeats_run_acks_and_deliver_events() -> None:
 
 def test_dispatch_order_stop_failures_and_replies() -> None:
     hub = Hub()
-    hub.run(hub._connect_op())
+    hub.run(hub._connect())
     order: list[str] = []
 
     def failing(event: Event) -> None:
@@ -140,13 +140,13 @@ def test_dispatch_order_stop_failures_and_replies() -> None:
         event.stop()
         return "42"
 
-    hub.run(hub._subscribe_op("topic=q", failing, None, 10))
-    hub.run(hub._subscribe_op("topic=q", answering, None, 20))
-    hub.run(hub._subscribe_op("topic=q", lambda e: order.append("never"), None, 30))
+    hub.run(hub._subscribe("topic=q", failing, None, 10))
+    hub.run(hub._subscribe("topic=q", answering, None, 20))
+    hub.run(hub._subscribe("topic=q", lambda e: order.append("never"), None, 30))
     hub.effects.clear()
     question = Event(topic="q", source={"id": "asker"})
     hub.queue.append(question)
-    hub.run(hub._wait_op(None))  # handles the one queued event, then finds none
+    hub.run(hub._wait(None))  # handles the one queued event, then finds none
     assert order == ["failing", "answering"]
     [reply] = [json.loads(f.split(":", 3)[3])["args"][0] for f in hub.sent()]
     assert reply["topic"] == "ftrack.meta.reply" and reply["data"] == "42"
@@ -155,16 +155,16 @@ def test_dispatch_order_stop_failures_and_replies() -> None:
 
 def test_reply_callbacks_run_and_are_not_answered() -> None:
     hub = Hub()
-    hub.run(hub._connect_op())
+    hub.run(hub._connect())
     got: list[Event] = []
     question = Event(topic="q")
-    hub.run(hub._public_publish_op(question, False, lambda e: got.append(e) or "ignored", "raise"))
+    hub.run(hub._publish(question, False, lambda e: got.append(e) or "ignored", "raise"))
     hub.effects.clear()
     reply = Event(
         topic="ftrack.meta.reply", target=f"id={hub.id}", in_reply_to_event=question["id"]
     )
     hub.queue.append(reply)
-    hub.run(hub._wait_op(None))
+    hub.run(hub._wait(None))
     assert got == [reply] and hub.sent() == []
 
 

@@ -28,7 +28,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar, cast
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import requests
 import websocket
@@ -42,12 +42,30 @@ from vidhub.client.eventhub_types import (
     ServerDetails,
     SocketIoSession,
 )
+from vidhub.client.transport import named_after
 from vidhub.protocol.socketio09 import SocketIoProtocol
 
 __all__ = ["RESUME_HEADER", "EventHub", "ServerDetails", "SocketIoSession"]
 
 log = logging.getLogger("vidhub.client.EventHub")
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class _Runs(Protocol):
+    def _run(self, op: fx.Op[T]) -> T: ...
+
+
+R = TypeVar("R", bound=_Runs)
+
+
+def _blocking(op: Callable[Concatenate[R, P], fx.Op[T]]) -> Callable[Concatenate[R, P], T]:
+    """The public method that runs the operation ``op`` with this transport."""
+
+    def method(self: R, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(op(self, *args, **kwargs))
+
+    return named_after(op, method)
 
 
 class EventHub(HubCore):
@@ -79,64 +97,14 @@ class EventHub(HubCore):
         conn = self._connection
         return conn is not None and bool(conn.connected)
 
-    def connect(self) -> None:
-        """Handshake, open the socket, (re)send every subscription, flush queued publishes.
-
-        Raises:
-            EventHubConnectionError: already connected, or connecting failed.
-        """
-        self._run(self._connect_op())
-
-    def disconnect(self, unsubscribe: bool = True, reconnect: bool = False) -> None:
-        """Disconnect; with ``unsubscribe`` first remove every subscriber (the server is told).
-
-        Raises:
-            EventHubConnectionError: not connected.
-        """
-        self._run(self._disconnect_op(unsubscribe, reconnect))
-
-    def reconnect(self, attempts: int = 10, delay: float = 5) -> None:
-        """Disconnect (keeping subscribers) and connect again, up to ``attempts`` times.
-
-        Raises:
-            EventHubConnectionError: every attempt failed.
-        """
-        self._run(self._reconnect_op(attempts, delay))
-
-    def wait(self, duration: float | None = None) -> None:
-        """Handle received events until ``duration`` seconds pass (forever when None).
-
-        Returns early after handling ``ftrack.meta.disconnected``.
-
-        Raises:
-            EventHubConnectionError: the hub is not initialised.
-        """
-        self._run(self._wait_op(duration))
-
-    def subscribe(
-        self,
-        subscription: str,
-        callback: Callable[[Event], Any] | None,
-        subscriber: dict[str, Any] | None = None,
-        priority: int = 100,
-    ) -> str:
-        """Register ``callback`` for events matching ``subscription``; returns the id.
-
-        ``subscriber`` (mutated: ``id`` is filled in) is the metadata targets match against.
-
-        Raises:
-            NotUniqueError: a subscriber with that id exists.
-            ParseError: the subscription does not parse.
-        """
-        return self._run(self._subscribe_op(subscription, callback, subscriber, priority))
-
-    def unsubscribe(self, subscriber_identifier: str) -> None:
-        """Remove a subscriber locally and tell the server if connected.
-
-        Raises:
-            NotFoundError: no subscriber has that id.
-        """
-        self._run(self._unsubscribe_op(subscriber_identifier))
+    connect = _blocking(HubCore._connect)
+    disconnect = _blocking(HubCore._disconnect)
+    reconnect = _blocking(HubCore._reconnect)
+    wait = _blocking(HubCore._wait)
+    subscribe = _blocking(HubCore._subscribe)
+    unsubscribe = _blocking(HubCore._unsubscribe)
+    publish = _blocking(HubCore._publish)
+    publish_reply = _blocking(HubCore._publish_reply)
 
     @contextlib.contextmanager
     def subscription(
@@ -153,31 +121,6 @@ class EventHub(HubCore):
         finally:
             with contextlib.suppress(NotFoundError):
                 self.unsubscribe(identifier)
-
-    def publish(
-        self,
-        event: Event,
-        synchronous: bool = False,
-        on_reply: Callable[[Event], Any] | None = None,
-        on_error: str = "raise",
-    ) -> Any:
-        """Publish ``event`` (its ``source`` is filled in).
-
-        Returns:
-            the list of local callback results when ``synchronous`` (nothing is sent);
-            True when queued while initialised but offline; None when sent.
-
-        Raises:
-            EventHubConnectionError: not connected nor initialised (unless
-                ``on_error="ignore"``).
-        """
-        return self._run(self._public_publish_op(event, synchronous, on_reply, on_error))
-
-    def publish_reply(
-        self, source_event: Event, data: Any, source: dict[str, Any] | None = None
-    ) -> Any:
-        """Publish a ``ftrack.meta.reply`` targeted at the publisher of ``source_event``."""
-        return self.publish(self._reply_event(source_event, data, source))
 
     # ------------------------------------------------------------------ transport
 

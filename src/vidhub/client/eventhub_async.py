@@ -17,19 +17,41 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-from collections.abc import AsyncIterator, Callable
-from typing import Any, TypeVar, cast
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 
 import aiohttp
 
 from vidhub.client import eventhub_effects as fx
 from vidhub.client.eventhub_core import HubCore
 from vidhub.client.eventhub_types import Event, EventHubConnectionError, NotFoundError
+from vidhub.client.transport import named_after
 from vidhub.protocol.socketio09 import SocketIoProtocol
 
 __all__ = ["AsyncEventHub"]
 
 T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class _Runs(Protocol):
+    def _run(self, op: fx.Op[T]) -> Awaitable[T]: ...
+
+
+R = TypeVar("R", bound=_Runs)
+
+
+def _awaiting(
+    op: Callable[Concatenate[R, P], fx.Op[T]],
+) -> Callable[Concatenate[R, P], Coroutine[Any, Any, T]]:
+    """The public coroutine method that runs the operation ``op`` with this transport."""
+
+    async def method(self: R, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._run(op(self, *args, **kwargs))
+
+    return named_after(op, method)
+
+
 _TIMEOUT = aiohttp.ClientTimeout(total=60)
 
 
@@ -54,17 +76,14 @@ class AsyncEventHub(HubCore):
         """Whether the WebSocket is open."""
         return self._ws is not None and not self._ws.closed
 
-    async def connect(self) -> None:
-        """Handshake, open the socket, (re)send every subscription, flush queued publishes."""
-        await self._run(self._connect_op())
-
-    async def disconnect(self, unsubscribe: bool = True, reconnect: bool = False) -> None:
-        """Disconnect; with ``unsubscribe`` first remove every subscriber."""
-        await self._run(self._disconnect_op(unsubscribe, reconnect))
-
-    async def reconnect(self, attempts: int = 10, delay: float = 5) -> None:
-        """Disconnect (keeping subscribers) and connect again, up to ``attempts`` times."""
-        await self._run(self._reconnect_op(attempts, delay))
+    connect = _awaiting(HubCore._connect)
+    disconnect = _awaiting(HubCore._disconnect)
+    reconnect = _awaiting(HubCore._reconnect)
+    wait = _awaiting(HubCore._wait)
+    subscribe = _awaiting(HubCore._subscribe)
+    unsubscribe = _awaiting(HubCore._unsubscribe)
+    publish = _awaiting(HubCore._publish)
+    publish_reply = _awaiting(HubCore._publish_reply)
 
     async def close(self) -> None:
         """Disconnect if connected and release the HTTP session."""
@@ -73,24 +92,6 @@ class AsyncEventHub(HubCore):
         if self._reconnecting is not None:
             self._reconnecting.cancel()
         await self._release()
-
-    async def wait(self, duration: float | None = None) -> None:
-        """Handle received events until ``duration`` seconds pass (forever when None)."""
-        await self._run(self._wait_op(duration))
-
-    async def subscribe(
-        self,
-        subscription: str,
-        callback: Callable[[Event], Any] | None,
-        subscriber: dict[str, Any] | None = None,
-        priority: int = 100,
-    ) -> str:
-        """Register ``callback`` (a function or coroutine function); returns the id."""
-        return await self._run(self._subscribe_op(subscription, callback, subscriber, priority))
-
-    async def unsubscribe(self, subscriber_identifier: str) -> None:
-        """Remove a subscriber locally and tell the server if connected."""
-        await self._run(self._unsubscribe_op(subscriber_identifier))
 
     @contextlib.asynccontextmanager
     async def subscription(
@@ -107,22 +108,6 @@ class AsyncEventHub(HubCore):
         finally:
             with contextlib.suppress(NotFoundError):
                 await self.unsubscribe(identifier)
-
-    async def publish(
-        self,
-        event: Event,
-        synchronous: bool = False,
-        on_reply: Callable[[Event], Any] | None = None,
-        on_error: str = "raise",
-    ) -> Any:
-        """Publish ``event``; same returns and errors as :meth:`vidhub.client.EventHub.publish`."""
-        return await self._run(self._public_publish_op(event, synchronous, on_reply, on_error))
-
-    async def publish_reply(
-        self, source_event: Event, data: Any, source: dict[str, Any] | None = None
-    ) -> Any:
-        """Publish a ``ftrack.meta.reply`` targeted at the publisher of ``source_event``."""
-        return await self.publish(self._reply_event(source_event, data, source))
 
     # ------------------------------------------------------------------ transport
 

@@ -141,6 +141,10 @@ class HubCore:
         """Whether the WebSocket is open (each transport knows its socket)."""
         raise NotImplementedError
 
+    def _run(self, op: Op[Any]) -> Any:
+        """Drive an operation: each transport performs the effects its own way."""
+        raise NotImplementedError
+
     @property
     def session(self) -> SocketIoSession | None:
         """The current socket.io session (handshake answer), if any."""
@@ -294,8 +298,12 @@ class HubCore:
 
     # ------------------------------------------------------------------ operations
 
-    def _connect_op(self) -> Op[None]:
-        """The contract of :meth:`EventHub.connect`."""
+    def _connect(self) -> Op[None]:
+        """Handshake, open the socket, (re)send every subscription, flush queued publishes.
+
+        Raises:
+            EventHubConnectionError: already connected, or connecting failed.
+        """
         if self.connected:
             raise EventHubConnectionError("Already connected.")
         self._intentional_disconnect = False
@@ -309,10 +317,14 @@ class HubCore:
             yield from self._notify_subscribe_op(sub)
         queued, self._event_send_queue = self._event_send_queue, []
         for event in queued:
-            yield from self._publish_op(event)
+            yield from self._send_op(event)
 
-    def _disconnect_op(self, unsubscribe: bool, reconnect: bool) -> Op[None]:
-        """The contract of :meth:`EventHub.disconnect`."""
+    def _disconnect(self, unsubscribe: bool = True, reconnect: bool = False) -> Op[None]:
+        """Disconnect; with ``unsubscribe`` first remove every subscriber (the server is told).
+
+        Raises:
+            EventHubConnectionError: not connected.
+        """
         if not self.connected:
             raise EventHubConnectionError("Not currently connected.")
         self._intentional_disconnect = True
@@ -321,17 +333,21 @@ class HubCore:
         if unsubscribe:
             for sub in list(self._subscribers):
                 with contextlib.suppress(NotFoundError):
-                    yield from self._unsubscribe_op(sub.metadata["id"])
+                    yield from self._unsubscribe(sub.metadata["id"])
         yield Close(final=not reconnect)
 
-    def _reconnect_op(self, attempts: int, delay: float) -> Op[None]:
-        """The contract of :meth:`EventHub.reconnect`."""
+    def _reconnect(self, attempts: int = 10, delay: float = 5) -> Op[None]:
+        """Disconnect (keeping subscribers) and connect again, up to ``attempts`` times.
+
+        Raises:
+            EventHubConnectionError: every attempt failed.
+        """
         with contextlib.suppress(EventHubConnectionError):
-            yield from self._disconnect_op(unsubscribe=False, reconnect=True)
+            yield from self._disconnect(unsubscribe=False, reconnect=True)
         self._connection_initialised = True
         for attempt in range(attempts):
             try:
-                yield from self._connect_op()
+                yield from self._connect()
                 return
             except EventHubConnectionError:
                 if attempt + 1 < attempts:
@@ -342,7 +358,7 @@ class HubCore:
         """After the socket was lost: reconnect, or deliver ``ftrack.meta.disconnected``."""
         log.info("lost the event server; reconnecting")
         try:
-            yield from self._reconnect_op(self._auto_reconnect_attempts, self._auto_reconnect_delay)
+            yield from self._reconnect(self._auto_reconnect_attempts, self._auto_reconnect_delay)
         except EventHubConnectionError:
             yield Deliver(Event(topic="ftrack.meta.disconnected", source=self._own_source()))
 
@@ -385,8 +401,15 @@ class HubCore:
         except Exception:
             log.exception("ack callback failed")
 
-    def _wait_op(self, duration: float | None) -> Op[None]:
-        """The contract of :meth:`EventHub.wait`."""
+    def _wait(self, duration: float | None = None) -> Op[None]:
+        """Handle received events until ``duration`` seconds pass (forever when None).
+
+        Callbacks run here (coroutine functions are awaited on asyncio), lowest priority
+        first. Returns early after handling ``ftrack.meta.disconnected``.
+
+        Raises:
+            EventHubConnectionError: the hub is not initialised.
+        """
         if not self._connection_initialised and not self.connected:
             raise EventHubConnectionError("Event hub is not connected.")
         end = None if duration is None else time.monotonic() + duration
@@ -401,14 +424,21 @@ class HubCore:
             if event["topic"] == "ftrack.meta.disconnected":
                 return
 
-    def _subscribe_op(
+    def _subscribe(
         self,
         subscription: str,
         callback: Callable[[Event], Any] | None,
-        subscriber: dict[str, Any] | None,
-        priority: int,
+        subscriber: dict[str, Any] | None = None,
+        priority: int = 100,
     ) -> Op[str]:
-        """The contract of :meth:`EventHub.subscribe`."""
+        """Register ``callback`` for events matching ``subscription``; returns the id.
+
+        ``subscriber`` (mutated: ``id`` is filled in) is the metadata targets match against.
+
+        Raises:
+            NotUniqueError: a subscriber with that id exists.
+            ParseError: the subscription does not parse.
+        """
         metadata = subscriber if subscriber is not None else {}
         sub = self._add_subscriber(subscription, callback, metadata, priority)
         try:
@@ -419,36 +449,55 @@ class HubCore:
 
     def _notify_subscribe_op(self, sub: Subscriber) -> Op[None]:
         event = self._subscribe_event(sub)
-        yield from self._publish_op(event, callback=lambda r: self._on_ack("subscribe", r))
+        yield from self._send_op(event, callback=lambda r: self._on_ack("subscribe", r))
 
-    def _unsubscribe_op(self, subscriber_identifier: str) -> Op[None]:
-        """The contract of :meth:`EventHub.unsubscribe`."""
+    def _unsubscribe(self, subscriber_identifier: str) -> Op[None]:
+        """Remove a subscriber locally and tell the server if connected.
+
+        Raises:
+            NotFoundError: no subscriber has that id.
+        """
         sub = self.get_subscriber_by_identifier(subscriber_identifier)
         if sub is None:
             raise NotFoundError(f"cannot unsubscribe missing subscriber {subscriber_identifier}")
         self._subscribers.remove(sub)
         event = self._unsubscribe_event(sub)
         try:
-            yield from self._publish_op(event, callback=lambda r: self._on_ack("unsubscribe", r))
+            yield from self._send_op(event, callback=lambda r: self._on_ack("unsubscribe", r))
         except EventHubConnectionError:
             log.debug("not connected: unsubscribe of %s not sent", subscriber_identifier)
 
-    def _public_publish_op(
+    def _publish(
         self,
         event: Event,
-        synchronous: bool,
-        on_reply: Callable[[Event], Any] | None,
-        on_error: str,
+        synchronous: bool = False,
+        on_reply: Callable[[Event], Any] | None = None,
+        on_error: str = "raise",
     ) -> Op[Any]:
-        """The contract of :meth:`EventHub.publish`."""
+        """Publish ``event`` (its ``source`` is filled in).
+
+        Returns:
+            the list of local callback results when ``synchronous`` (nothing is sent);
+            True when queued while initialised but offline; None when sent.
+
+        Raises:
+            EventHubConnectionError: not connected nor initialised (unless
+                ``on_error="ignore"``).
+        """
         try:
-            return (yield from self._publish_op(event, synchronous, on_reply=on_reply))
+            return (yield from self._send_op(event, synchronous, on_reply=on_reply))
         except EventHubConnectionError:
             if on_error == "ignore":
                 return None
             raise
 
-    def _publish_op(
+    def _publish_reply(
+        self, source_event: Event, data: Any, source: dict[str, Any] | None = None
+    ) -> Op[Any]:
+        """Publish a ``ftrack.meta.reply`` targeted at the publisher of ``source_event``."""
+        return (yield from self._publish(self._reply_event(source_event, data, source)))
+
+    def _send_op(
         self,
         event: Event,
         synchronous: bool = False,
@@ -492,7 +541,7 @@ class HubCore:
                 if not synchronous and response is not None:
                     reply = self._reply_event(event, response, sub.metadata)
                     try:
-                        yield from self._publish_op(reply)
+                        yield from self._send_op(reply)
                     except Exception:
                         log.exception("error publishing reply to %s", event["id"])
             if event.is_stopped():

@@ -37,6 +37,7 @@ from vidhub.client.openvidu_model import (
     SessionState,
     SubscriberState,
 )
+from vidhub.client.transport import named_after
 
 __all__ = [
     "OpenVidu",
@@ -98,7 +99,7 @@ def _blocking(op: Callable[Concatenate[B, P], m.Op[T]]) -> Callable[Concatenate[
     def method(self: B, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return self._http.run(op(self, *args, **kwargs))
 
-    return m.named_after(op, method)
+    return named_after(op, method)
 
 
 class OpenViduPublisher(PublisherState):

@@ -32,6 +32,7 @@ from vidhub.client.openvidu_model import (
     SessionState,
     SubscriberState,
 )
+from vidhub.client.transport import named_after
 
 __all__ = [
     "AsyncOpenVidu",
@@ -124,7 +125,7 @@ def _awaiting(
     async def method(self: B, /, *args: P.args, **kwargs: P.kwargs) -> T:
         return await self._http.run(op(self, *args, **kwargs))
 
-    return m.named_after(op, method)
+    return named_after(op, method)
 
 
 class OpenViduPublisher(PublisherState):

@@ -15,8 +15,7 @@ real OpenVidu server as well as vidhub.
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, Protocol, TypeVar, cast
@@ -86,18 +85,6 @@ class Reply(Protocol):
 T = TypeVar("T")
 #: An operation: yields requests, receives their replies, returns its result.
 Op = Generator[Request, Reply, T]
-
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def named_after(op: Callable[..., Any], method: F) -> F:
-    """``method``, a transport's public wrapper of the operation ``op``, with ``op``'s docs,
-    signature (``inspect.signature`` follows ``__wrapped__``) and name less its underscore."""
-    functools.update_wrapper(method, op)
-    method.__name__ = op.__name__.lstrip("_")
-    method.__qualname__ = op.__qualname__.replace("._", ".", 1)
-    return method
 
 
 def ok(reply: Reply, table: ErrorTable, target: Validity | None = None) -> Reply:
