@@ -14,6 +14,7 @@ rules.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 from vidhub.core.models import Connection, ConnectionId, Session, SessionId
@@ -103,7 +104,13 @@ class MemoryStore(Store):
         return len(self._sessions)
 
     async def list_sessions(self) -> list[Session]:
-        return [decode_session(b) for b in self._sessions.values()]
+        blobs = list(self._sessions.values())  # a snapshot: writers may run while we yield
+        out = []
+        for i, blob in enumerate(blobs, 1):
+            out.append(decode_session(blob))
+            if i % 256 == 0:
+                await asyncio.sleep(0)  # decoding thousands of records must not hold the loop
+        return out
 
     async def delete_session(
         self, session_id: SessionId
