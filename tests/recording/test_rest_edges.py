@@ -96,3 +96,34 @@ async def test_recording_off_is_501(call: Callable[[TestClient[Any, Any]], Any])
     async with vidhub() as api:
         r = await call(api)
         assert r.status == 501 and await r.read() == b""
+
+
+async def test_config_shows_the_recording_settings(tmp_path: Path) -> None:
+    async with vidhub(
+        recording=True, recording_path=str(tmp_path), recording_autostop_timeout_s=30
+    ) as api:
+        cfg = await (await api.get(f"{API}/config")).json()
+        assert cfg["OPENVIDU_RECORDING"] is True
+        assert cfg["OPENVIDU_RECORDING_PATH"] == str(tmp_path)
+        assert cfg["OPENVIDU_RECORDING_PUBLIC_ACCESS"] is False
+        assert cfg["OPENVIDU_RECORDING_AUTOSTOP_TIMEOUT"] == 30
+        assert cfg["OPENVIDU_RECORDING_NOTIFICATION"] == "publisher_moderator"
+        r = await api.get(f"{API}/config/openvidu-recording-path")
+        assert await r.text() == str(tmp_path)
+        assert await (await api.get(f"{API}/config/openvidu-recording")).text() == "true"
+
+
+def test_recording_settings_from_the_environment(tmp_path: Path) -> None:
+    cfg = Config.from_env(
+        {
+            "OPENVIDU_RECORDING": "true",
+            "OPENVIDU_RECORDING_PUBLIC_ACCESS": "true",
+            "OPENVIDU_RECORDING_AUTOSTOP_TIMEOUT": "0",
+            "VIDHUB_DATA_DIR": str(tmp_path),
+        }
+    )
+    assert cfg.recording and cfg.recording_public_access
+    assert cfg.recording_autostop_timeout_s == 0
+    assert cfg.effective_recording_path == tmp_path / "recordings"
+    with pytest.raises(ValueError, match="OPENVIDU_RECORDING_NOTIFICATION"):
+        Config.from_env({"OPENVIDU_RECORDING_NOTIFICATION": "everyone"})
