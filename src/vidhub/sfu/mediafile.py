@@ -29,12 +29,16 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-__all__ = ["HOLD_S", "FileResult", "MediaFileWriter", "opus_head"]
+__all__ = ["HOLD_S", "MAX_QUEUED", "FileResult", "MediaFileWriter", "opus_head"]
 
 log = logging.getLogger(__name__)
 
 #: Seconds of audio held while waiting for the first video keyframe.
 HOLD_S = 3.0
+
+#: Frames queued for the writer thread at most (about 10 s of audio and video): a disk that
+#: stalls longer costs frames (video resumes on a keyframe), never unbounded memory.
+MAX_QUEUED = 800
 
 #: Codec names as the muxer knows them.
 _MUX_NAMES = {"VP8": "vp8", "H264": "h264", "OPUS": "opus"}
@@ -115,15 +119,34 @@ class MediaFileWriter:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._result: FileResult | None = None
         self._closed = False
+        #: Set when a video frame was dropped (queue full): video waits for a keyframe.
+        self.wants_keyframe = False
+        self.frames_dropped = 0
         self._thread = threading.Thread(target=self._run, name=f"rec:{path.name}", daemon=True)
         self._thread.start()
 
     def write(
         self, kind: str, data: bytes, pts: int, keyframe: bool, size: tuple[int, int] | None = None
     ) -> None:
-        """Queue one frame (never blocks). ``pts`` is in 1/90000 s (video) or 1/48000 s."""
-        if not self._closed:
-            self._queue.put(_Item(kind, data, pts, keyframe, size))
+        """Queue one frame (never blocks). ``pts`` is in 1/90000 s (video) or 1/48000 s.
+
+        When :data:`MAX_QUEUED` frames are already waiting (the disk stalls), the frame is
+        dropped; after a dropped video frame, video resumes at the next keyframe.
+        """
+        if self._closed:
+            return
+        video = kind == "video"
+        if video and self.wants_keyframe and not keyframe:
+            self.frames_dropped += 1
+            return
+        if self._queue.qsize() >= MAX_QUEUED:
+            self.frames_dropped += 1
+            if video:
+                self.wants_keyframe = True
+            return
+        if video and keyframe:
+            self.wants_keyframe = False
+        self._queue.put(_Item(kind, data, pts, keyframe, size))
 
     def close(self) -> FileResult:
         """Finish the file and wait for the thread (blocking: run it in an executor)."""

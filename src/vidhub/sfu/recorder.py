@@ -171,8 +171,8 @@ class StreamRecorder:
         size = vp8_dimensions(data) if key and tap.kind == "video" else None
         writer = self._writer
         writer.write(tap.kind, data, pts, key, size)
-        if isinstance(writer, FeedWriter) and writer.wants_keyframe and tap.kind == "video":
-            tap.producer.request_keyframe()  # coalesced by the producer
+        if writer.wants_keyframe and tap.kind == "video":
+            tap.producer.request_keyframe()  # a frame was dropped; coalesced by the producer
 
     def _track_closed(self) -> None:
         if all(t.closed for t in self._taps) and self._stopping is None:
