@@ -131,17 +131,16 @@ async def test_node_client_records_and_the_file_url_serves_it(server: ServerProc
     assert info.decoded_frames > 0
 
 
-async def _record_then(server: ServerProcess, session: str, stop: str) -> dict[str, Any]:
+async def _record_then(
+    server: ServerProcess, session: str, stop: str, mode: str = "INDIVIDUAL"
+) -> dict[str, Any]:
     """Record ``session`` for a moment, stop the server (``term`` or ``kill``), restart it,
     and return the recording as the restarted server reports it."""
     bot = await _publisher(server, session)
-    r = await asyncio.to_thread(
-        _rest,
-        server,
-        "POST",
-        "/recordings/start",
-        json={"session": session, "outputMode": "INDIVIDUAL"},
-    )
+    body: dict[str, Any] = {"session": session, "outputMode": mode}
+    if mode == "COMPOSED":
+        body.update(resolution="640x360", frameRate=15)
+    r = await asyncio.to_thread(_rest, server, "POST", "/recordings/start", json=body)
     assert r.status_code == 200, r.text
     await asyncio.sleep(1.5)  # media reaches the disk in the meantime
     await asyncio.to_thread(server.stop if stop == "term" else server.kill9)
@@ -174,3 +173,17 @@ async def test_sigkill_leaves_a_playable_or_failed_recording_never_a_broken_read
     info = probe(next(iter(files.values())))
     assert info.video_codec == "vp8" and info.decoded_frames > 10
     assert rec["duration"] > 0.5 and rec["size"] > 0
+
+
+async def test_sigkill_during_a_composed_recording_never_leaves_a_broken_ready_one(
+    server: ServerProcess,
+) -> None:
+    rec = await _record_then(server, "killGrid", "kill", "COMPOSED")
+    assert rec["status"] in ("ready", "failed")
+    if rec["status"] == "failed":
+        assert rec["url"] is None
+        return
+    r = _download(server, rec["url"])
+    assert r.status_code == 200, (r.status_code, rec)
+    info = probe(r.content)
+    assert info.video_codec == "h264" and info.decoded_frames > 0

@@ -357,7 +357,11 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     comp = Composer(a.socket, a.out, a.width, a.height, a.fps, not a.no_audio, not a.no_video)
     result = comp.run(sys.stdin)
-    print("RESULT " + json.dumps(result), flush=True)
+    try:
+        print("RESULT " + json.dumps(result), flush=True)
+    except BrokenPipeError:
+        # The server died (its end of stdin closed, which finished the file): nobody to tell.
+        sys.stdout = None
     return 0
 
 
