@@ -91,16 +91,17 @@ async def test_two_pages_call_mute_participant_tile_and_leave(
         "bob", f"({tile_of('alice')}).querySelector('.mic-off').hidden", WAIT_S, "unmute"
     )
 
-    # screen share replaces alice's camera for bob (Chromium's fake screen is 1280x720), and back
+    # screen share replaces alice's camera for bob (Chromium's fake screen is 1280x720, sent at
+    # full size: a shared screen keeps its resolution), and back
     video_width = f"({tile_of('alice')}).querySelector('video').videoWidth"
-    camera_width = await pages.eval("bob", video_width)
     await pages.click("alice", "#share")
     await pages.wait("bob", f"{video_width} === 1280", WAIT_S, "alice's screen")
     assert await pages.eval(
         "alice", "document.querySelector('#share').getAttribute('aria-pressed')"
     ) == ("true")
     await pages.click("alice", "#share")
-    await pages.wait("bob", f"{video_width} === {camera_width}", WAIT_S, "alice's camera again")
+    # (the camera's size is not fixed: Chromium scales a camera down when the CPU is busy)
+    await pages.wait("bob", f"{video_width} < 1280", WAIT_S, "alice's camera again")
 
     # a Python Participant publishing in the same room appears as a tile with its name
     bot = Participant(

@@ -74,6 +74,10 @@ class Rooms:
     def room(self, session_id: str) -> Room | None:
         return self._rooms.get(session_id)
 
+    def session_ids(self) -> list[str]:
+        """The sessions with a live room on this node (read-only; for stats)."""
+        return list(self._rooms)
+
     def load(self) -> tuple[int, int]:
         """This node's media load, heartbeated to the cluster for session placement: streams
         published here, and RTP packets forwarded so far (by routers that count them)."""

@@ -1,13 +1,15 @@
 """The one stats source behind the operator dashboard and ``GET /metrics``.
 
 Theory of operation. :meth:`StatsSource.collect` takes one :class:`Snapshot`: the sessions and
-connections as REST sees them (from the SessionManager), the counters of every media leg
-(through each live router's ``stats()``, so it works wherever the router runs), the process's
-CPU time and memory, the open sockets, and every registered metric. ``/metrics`` renders a
-fresh snapshot; the sampler (:meth:`StatsSource.run`) takes one every
+connections as REST sees them (from the SessionManager), the counters of every media leg of
+this node's live rooms (through each router's ``stats()``, so it works wherever the router
+runs), the process's CPU time and memory, the open sockets, and every registered metric.
+``/metrics`` renders a fresh snapshot; the sampler (:meth:`StatsSource.run`) takes one every
 :data:`SAMPLE_INTERVAL_S` and turns consecutive ones into per-stream rates (bitrate, packet
 loss, round-trip time, frames per second) and server figures, keeping the last
-:data:`HISTORY_POINTS` of each for the dashboard's plots.
+:data:`HISTORY_POINTS` of each for the dashboard's plots. While nobody watches (no dashboard
+open) the sampler skips the session listing, the only part whose cost grows with the number
+of sessions, so the plots keep their history at a cost that depends only on live media.
 
 Other features add their own figures with :meth:`StatsSource.add_metric` (a name, a help line
 and a function read at each collection); they then appear in ``/metrics`` and in the
@@ -30,11 +32,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Literal
 
 from aiohttp import web
 
 from vidhub.manager import SessionManager, SessionView
+from vidhub.sfu.stats import RouterStats
 
 __all__ = [
     "HISTORY_POINTS",
@@ -116,18 +119,8 @@ class Snapshot:
     metrics: list[Metric] = field(default_factory=list)
 
 
-class RouterStatsLike(Protocol):
-    """What the source reads of a router's ``stats()`` (``vidhub.sfu.router.RouterStats``)."""
-
-    @property
-    def producers(self) -> Iterable[Any]: ...
-
-    @property
-    def consumers(self) -> Iterable[Any]: ...
-
-
 #: Session id -> that session's router stats, or None when it has no live room here.
-MediaStats = Callable[[str], RouterStatsLike | None]
+MediaStats = Callable[[str], RouterStats | None]
 
 
 def _rss_bytes() -> int:
@@ -144,10 +137,10 @@ def _cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
-def _legs(session_id: str, stats: RouterStatsLike) -> list[LegCounters]:
+def _legs(session_id: str, stats: RouterStats) -> list[LegCounters]:
     out = []
     for p in stats.producers:
-        stream = str(p.producer_id)
+        stream = p.producer_id
         out.append(
             LegCounters(
                 session_id,
@@ -155,28 +148,25 @@ def _legs(session_id: str, stats: RouterStatsLike) -> list[LegCounters]:
                 stream,
                 _publisher_of(stream),
                 "in",
-                int(p.packets_in),
-                int(p.bytes_in),
-                int(getattr(p, "packets_lost", 0)),
-                int(getattr(p, "frames_in", 0)),
+                p.packets_in,
+                p.bytes_in,
+                packets_lost=p.packets_lost,
+                frames=p.frames_in,
             )
         )
     for c in stats.consumers:
-        leg = str(c.consumer_id)
-        stream = str(c.producer_id)
-        rtt = getattr(c, "rtt_ms", None)
+        leg = c.consumer_id
+        stream = c.producer_id
         out.append(
             LegCounters(
                 session_id,
                 leg,
                 stream,
-                leg.removesuffix("_" + stream),
+                leg.removesuffix("_" + stream),  # the subscriber's connection id
                 "out",
-                int(c.packets_out),
-                int(c.bytes_out),
-                int(getattr(c, "packets_lost", 0)),
-                int(getattr(c, "frames_out", 0)),
-                float(rtt) if rtt is not None else None,
+                c.packets_out,
+                c.bytes_out,
+                rtt_ms=c.rtt_ms,
             )
         )
     return out
@@ -194,11 +184,21 @@ class StatsSource:
     Args:
         manager: where sessions and connections come from (the same view as REST).
         media: the live router stats of a session (None: no media here).
+        live_sessions: the sessions with a live room (media) on this node.
     """
 
-    def __init__(self, manager: SessionManager, media: MediaStats | None = None) -> None:
+    def __init__(
+        self,
+        manager: SessionManager,
+        media: MediaStats | None = None,
+        live_sessions: Callable[[], Iterable[str]] | None = None,
+    ) -> None:
         self.manager = manager
         self.media: MediaStats = media or (lambda _sid: None)
+        self.live_sessions: Callable[[], Iterable[str]] = live_sessions or (lambda: ())
+        #: How many are watching the figures (open dashboards); 0 lets the sampler skip the
+        #: session listing.
+        self.watchers: Callable[[], int] = lambda: 0
         self._metrics: dict[str, tuple[str, MetricKind, str | None, MetricReader]] = {}
         self._sockets: dict[str, Callable[[], int]] = {}
         self._last_legs: dict[str, LegCounters] = {}
@@ -235,18 +235,19 @@ class StatsSource:
 
     # -- collection -------------------------------------------------------------------
 
-    async def collect(self) -> Snapshot:
-        """One snapshot of everything, now."""
-        sessions = await self.manager.list_sessions()
+    async def collect(self, *, sessions: bool = True) -> Snapshot:
+        """One snapshot of everything, now; ``sessions=False`` leaves out the session list
+        (and the metrics, which need it)."""
+        views = await self.manager.list_sessions() if sessions else []
         legs: list[LegCounters] = []
-        for view in sessions:
+        for sid in self.live_sessions():
             try:
-                stats = self.media(view.session.id)
+                stats = self.media(sid)
             except Exception:  # one broken router must not hide the others
-                log.exception("stats of session %s failed", view.session.id)
+                log.exception("stats of session %s failed", sid)
                 continue
             if stats is not None:
-                legs.extend(_legs(view.session.id, stats))
+                legs.extend(_legs(sid, stats))
         self._retire(legs)
         sockets = {}
         for kind, count in self._sockets.items():
@@ -257,14 +258,15 @@ class StatsSource:
         snap = Snapshot(
             monotonic_s=time.monotonic(),
             wall_ms=time.time_ns() // 1_000_000,
-            sessions=sessions,
+            sessions=views,
             legs=legs,
             cpu_s=_cpu_s(),
             rss_bytes=_rss_bytes(),
             sockets=sockets,
         )
-        snap.metrics.extend(self._builtin_metrics(snap))
-        snap.metrics.extend(self._registered_metrics())
+        if sessions:
+            snap.metrics.extend(self._builtin_metrics(snap))
+            snap.metrics.extend(self._registered_metrics())
         return snap
 
     def _retire(self, legs: list[LegCounters]) -> None:
@@ -383,7 +385,7 @@ class StatsSource:
 
     async def sample(self) -> Snapshot:
         """Take a snapshot, extend the plotted series, tell the listeners."""
-        snap = await self.collect()
+        snap = await self.collect(sessions=self.watchers() > 0)
         prev, self._prev = self._prev, snap
         self.latest = snap
         t_ms = snap.wall_ms

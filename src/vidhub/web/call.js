@@ -332,6 +332,8 @@ async function toggleShare() {
     return;
   }
   const track = screen.getVideoTracks()[0];
+  // text on a screen must stay sharp: under load, drop frames rather than resolution
+  if ('contentHint' in track) track.contentHint = 'detail';
   state.screen = track;
   track.addEventListener('ended', () => {
     if (state.screen === track) toggleShare();

@@ -251,9 +251,8 @@ async def feed_socket(request: web.Request) -> web.StreamResponse:
     feed = _Feed(ws, app[EVENTHUB].hub if EVENTHUB in app else None)
     feed.set_filter(DEFAULT_FILTER)
     feed.push(history_json(source, DEFAULT_FILTER))
-    if source.latest is not None:
-        feed.push(tick_json(source, source.latest))
-    feeds.add(feed)
+    feeds.add(feed)  # from now on the sampler lists the sessions too
+    feed.push(tick_json(source, await source.collect()))
 
     async def writer() -> None:
         while (frame := await feed.queue.get()) is not None:
@@ -308,6 +307,7 @@ def setup_dashboard(app: web.Application) -> None:
     app[_SOURCE] = source
     source.listeners.append(_broadcaster(app, source))
     source.add_sockets("dashboard", lambda: len(app[_FEEDS]))
+    source.watchers = lambda: len(app[_FEEDS])
     app.router.add_get("/dashboard", dashboard_page)
     app.router.add_post("/dashboard/login", login)
     app.router.add_post("/dashboard/logout", logout)

@@ -15,8 +15,9 @@ from aiohttp.typedefs import Middleware
 from vidhub.errors import VidhubError
 from vidhub.server.eventhub import EVENTHUB
 from vidhub.server.signalling import SIGNALLING
-from vidhub.server.stats import RouterStatsLike, StatsSource
+from vidhub.server.stats import StatsSource
 from vidhub.server.webhooks import WEBHOOKS
+from vidhub.sfu.stats import RouterStats
 
 __all__ = ["feed_stats", "rest_status_middleware"]
 
@@ -51,7 +52,7 @@ def rest_status_middleware(counts: Counter[str]) -> Middleware:
 def feed_stats(app: web.Application, source: StatsSource) -> None:
     """Connect ``source`` to this app's features (call during set-up, before freezing)."""
 
-    def media(session_id: str) -> RouterStatsLike | None:
+    def media(session_id: str) -> RouterStats | None:
         if SIGNALLING not in app:
             return None
         room = app[SIGNALLING].rooms.room(session_id)
@@ -60,6 +61,7 @@ def feed_stats(app: web.Application, source: StatsSource) -> None:
         return room.router.stats()
 
     source.media = media
+    source.live_sessions = lambda: app[SIGNALLING].rooms.session_ids() if SIGNALLING in app else []
     source.add_sockets(
         "signalling", lambda: len(app[SIGNALLING].sockets) if SIGNALLING in app else 0
     )
