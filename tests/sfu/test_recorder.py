@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -158,3 +159,42 @@ async def test_feed_sends_whole_frames_to_a_composer_socket(
     finally:
         listener.close()
         await pub.close()
+
+
+async def test_lost_packets_are_repaired_by_nacks_before_they_reach_the_file(
+    tmp_path: Path,
+) -> None:
+    """Every 10th video packet from the publisher is dropped on arrival (injected loss: the
+    loopback never loses). The publisher leg NACKs, the RTX answers are unwrapped and reach
+    the recorder, which waits for them: the file has every frame, in order."""
+    from vidhub.sfu.router import Router
+
+    router = Router(host_addresses=["127.0.0.1"])
+    try:
+        pub = await _published(router, audio=False)  # type: ignore[arg-type]
+        producer = router._publishers["pub"].producers["video"]
+        receiver: Any = producer.receiver
+        hooked = receiver._handle_rtp_packet
+        seen = 0
+
+        def lossy(packet: Any, arrival_time_ms: int) -> Any:
+            nonlocal seen
+            if packet.payload_type == producer._pt:
+                seen += 1
+                if seen % 10 == 0:
+                    return asyncio.sleep(0)  # lost on the way
+            return hooked(packet, arrival_time_ms=arrival_time_ms)
+
+        receiver._handle_rtp_packet = lossy
+        path = await router.start_recording("r", "pub", str(tmp_path / "lossy"))
+        tap = router._recorders["r"]._taps[0]
+        await asyncio.sleep(2.0)  # the recording's length
+        rec = await router.stop_recording("r")
+        await pub.close()
+    finally:
+        await router.close()
+    assert rec is not None and rec.file.error is None
+    assert seen >= 40 and producer.rtx_recovered >= seen // 10 // 2
+    assert tap.assembler.gaps == 0, "a lost packet was not repaired in time"
+    info = _probe(path)
+    assert info["decoded"] == rec.file.video_frames > 30
