@@ -28,7 +28,8 @@ async def connected(
     server: ServerProcess, made: list[AsyncEventHub], user: str = "alice", **kw: Any
 ) -> AsyncEventHub:
     hub = AsyncEventHub(server.url, user, server.secret, **kw)
-    hub._auto_reconnect_delay = 0.2
+    hub._auto_reconnect_delay = 0.2  # and up to a minute of tries, as in test_ftrack_peer
+    hub._auto_reconnect_attempts = 300
     made.append(hub)
     await hub.connect()
     return hub
@@ -122,7 +123,7 @@ async def test_reconnects_after_server_restart(tmp_path: Path) -> None:
         assert await apump([listener], acked(listener))
         await asyncio.to_thread(server.restart)
         assert await apump(
-            [listener, publisher], lambda: listener.connected and publisher.connected, 10
+            [listener, publisher], lambda: listener.connected and publisher.connected, 60
         )
         assert await apump([listener], acked(listener))
 
