@@ -1,4 +1,4 @@
-"""The I/O-free core of the OpenVidu SDK: base URLs, bodies, error tables, state, operations."""
+"""The I/O-free core of the OpenVidu SDK: URLs, bodies, error tables, state, operations."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from vidhub.client import openvidu_bodies as b
 from vidhub.client import openvidu_errors as e
 from vidhub.client import openvidu_model as m
 
@@ -25,25 +26,25 @@ from vidhub.client import openvidu_model as m
     ],
 )
 def test_api_base(url: str, base: str) -> None:
-    assert m.api_base(url) == base
+    assert b.api_base(url) == base
 
 
 @pytest.mark.parametrize("url", ["ws://h:4443", "h:4443", "", "file:///x"])
 def test_api_base_rejects(url: str) -> None:
     with pytest.raises(ValueError):
-        m.api_base(url)
+        b.api_base(url)
 
 
 def test_bodies_as_pyopenvidu_sends_them() -> None:
-    assert m.session_body(None, None) == {}
-    assert m.session_body("s", "RELAYED") == {"mediaMode": "RELAYED", "customSessionId": "s"}
+    assert b.session_body(None, None) == {}
+    assert b.session_body("s", "RELAYED") == {"mediaMode": "RELAYED", "customSessionId": "s"}
     with pytest.raises(ValueError):
-        m.session_body(None, "routed")
-    assert m.webrtc_body("PUBLISHER", None, {"videoMaxRecvBandwidth": None}) == {
+        b.session_body(None, "routed")
+    assert b.webrtc_body("PUBLISHER", None, {"videoMaxRecvBandwidth": None}) == {
         "type": "WEBRTC",
         "role": "PUBLISHER",
     }
-    assert m.webrtc_body("SUBSCRIBER", "d", {"allowedFilters": ["F"]}, record=False) == {
+    assert b.webrtc_body("SUBSCRIBER", "d", {"allowedFilters": ["F"]}, record=False) == {
         "type": "WEBRTC",
         "role": "SUBSCRIBER",
         "data": "d",
@@ -51,21 +52,21 @@ def test_bodies_as_pyopenvidu_sends_them() -> None:
         "kurentoOptions": {"allowedFilters": ["F"]},
     }
     with pytest.raises(ValueError):
-        m.webrtc_body("ADMIN", None, {})
-    assert m.ipcam_body("rtsp://h/x", None, False, None, 100) == {
+        b.webrtc_body("ADMIN", None, {})
+    assert b.ipcam_body("rtsp://h/x", None, False, None, 100) == {
         "type": "IPCAM",
         "rtspUri": "rtsp://h/x",
         "adaptativeBitrate": False,
         "networkCache": 100,
     }
-    assert m.signal_body("s", None, None, []) == {"session": "s"}
-    assert m.signal_body("s", "t", "d", ["c"]) == {
+    assert b.signal_body("s", None, None, []) == {"session": "s"}
+    assert b.signal_body("s", "t", "d", ["c"]) == {
         "session": "s",
         "to": ["c"],
         "type": "t",
         "data": "d",
     }
-    assert m.seg("a/b c") == "a%2Fb%20c"
+    assert b.seg("a/b c") == "a%2Fb%20c"
 
 
 class Target:

@@ -30,6 +30,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 import requests
 
 from vidhub.client import openvidu_model as m
+from vidhub.client.openvidu_bodies import api_base
 from vidhub.client.openvidu_model import (
     ConnectionState,
     OpenViduState,
@@ -60,7 +61,7 @@ class _Http:
     def __init__(
         self, url: str, secret: str, timeout: Timeout, verify: str | bool | None, cert: Any
     ) -> None:
-        self.base = m.api_base(url)
+        self.base = api_base(url)
         self.timeout = timeout
         self.session = requests.Session()
         self.session.auth = ("OPENVIDUAPP", secret)

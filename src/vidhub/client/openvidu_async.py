@@ -25,6 +25,7 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar, cast
 import aiohttp
 
 from vidhub.client import openvidu_model as m
+from vidhub.client.openvidu_bodies import api_base
 from vidhub.client.openvidu_model import (
     ConnectionState,
     OpenViduState,
@@ -76,7 +77,7 @@ class _Http:
     """An ``aiohttp`` session (made on first use) bound to the API base, auth and timeout."""
 
     def __init__(self, url: str, secret: str, timeout: Timeout, verify: bool | None) -> None:
-        self.base = m.api_base(url)
+        self.base = api_base(url)
         cred = base64.b64encode(f"OPENVIDUAPP:{secret}".encode()).decode()
         self._headers = {"Authorization": f"Basic {cred}", "User-Agent": "vidhub-openvidu-sdk"}
         if isinstance(timeout, tuple):
