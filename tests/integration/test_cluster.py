@@ -345,11 +345,12 @@ async def test_a_resumable_hub_session_resumes_on_another_node(cluster: Cluster)
         return f"5:{ack}+::" + jsoncodec.dumps({"name": "ftrack.event", "args": [event]})
 
     async def next_text(ws: aiohttp.ClientWebSocketResponse, prefix: str) -> str:
-        while True:
-            msg = await asyncio.wait_for(ws.receive(), DEADLINE)
-            assert msg.type is aiohttp.WSMsgType.TEXT, msg
-            if msg.data.startswith(prefix):
-                return str(msg.data)
+        async with asyncio.timeout(DEADLINE):  # heartbeats (2::) do not extend it
+            while True:
+                msg = await ws.receive()
+                assert msg.type is aiohttp.WSMsgType.TEXT, msg
+                if msg.data.startswith(prefix):
+                    return str(msg.data)
 
     async with aiohttp.ClientSession() as http:
         async with http.get(

@@ -69,7 +69,7 @@ MAX_BATCH = 512
 MAX_QUEUE = 100_000
 _MAX_BACKOFF_S = 2.0
 #: How long a resumption waits for the other nodes to say whether they hold the session.
-TAKE_TIMEOUT_S = 2.0
+TAKE_TIMEOUT_S = 5.0
 #: How long a change of interest form waits for the old channel to drain.
 _FLUSH_TIMEOUT_S = 5.0
 
@@ -106,9 +106,10 @@ class HubBridge:
         self._take_channel = f"{prefix}hub:take"
         self._own_channel = f"{prefix}hub:node:{node_id}"
         self._fixed: list[Unsubscribe] = []
-        #: handovers asked for: request id -> (replies still expected, the answer)
+        #: handovers asked for: request id -> the answer, replies expected, "not here" replies
         self._takes: dict[str, asyncio.Future[TakeReply | None]] = {}
         self._expected: dict[str, int] = {}
+        self._declined: dict[str, int] = {}
         self._wake = asyncio.Event()
         #: set while nothing waits to be sent
         self._idle = asyncio.Event()
@@ -303,13 +304,15 @@ class HubBridge:
         self._takes[rid] = fut
         try:
             request = encode_take(TakeRequest(rid, sid, user, self.node_id))
+            self._declined[rid] = 0
             try:
                 listeners = await self._broker.publish(self._take_channel, request)
             except BrokerUnavailable:
                 return None
+            # answers may already have come in while the publish was confirmed
             self._expected[rid] = listeners - 1  # this node hears its own request
-            if listeners <= 1:
-                return None
+            if self._declined[rid] >= listeners - 1 and not fut.done():
+                fut.set_result(None)
             try:
                 reply = await asyncio.wait_for(fut, TAKE_TIMEOUT_S)
             except TimeoutError:
@@ -317,6 +320,7 @@ class HubBridge:
         finally:
             self._takes.pop(rid, None)
             self._expected.pop(rid, None)
+            self._declined.pop(rid, None)
         if reply is None:
             return None
         return ParkedState(reply.subscribers, reply.log)
@@ -356,9 +360,10 @@ class HubBridge:
         if msg.found:
             fut.set_result(msg)
             return
-        left = self._expected.get(msg.id, 1) - 1
-        self._expected[msg.id] = left
-        if left <= 0:
+        declined = self._declined.get(msg.id, 0) + 1
+        self._declined[msg.id] = declined
+        expected = self._expected.get(msg.id)
+        if expected is not None and declined >= expected:
             fut.set_result(None)
 
     # -- interest ------------------------------------------------------------------------
