@@ -363,7 +363,8 @@ class EventHubEdge:
                 return resumed
             if prev is not None:  # not ours to resume: put it back
                 self._sockets[pending.resume_sid] = prev
-            elif self.hub.take_over is not None:  # parked on another node of the cluster?
+            elif self.hub.take_over is not None and pending.resume_sid != "new":
+                # parked on another node of the cluster? ("new" is how clients opt in)
                 state = await self.hub.take_over(pending.resume_sid, pending.user)
                 if state is not None:
                     return self.hub.adopt(state, sid, pending.user, sock, pending.last_event_id)
