@@ -127,3 +127,12 @@ def test_recording_settings_from_the_environment(tmp_path: Path) -> None:
     assert cfg.effective_recording_path == tmp_path / "recordings"
     with pytest.raises(ValueError, match="OPENVIDU_RECORDING_NOTIFICATION"):
         Config.from_env({"OPENVIDU_RECORDING_NOTIFICATION": "everyone"})
+
+
+def test_notification_setting_names_the_roles_told() -> None:
+    from vidhub.recording.ports import notified_roles
+
+    assert notified_roles("none") == frozenset()
+    assert notified_roles("moderator") == {"MODERATOR"}
+    assert notified_roles("publisher_moderator") == {"PUBLISHER", "MODERATOR"}
+    assert notified_roles("all") == {"SUBSCRIBER", "PUBLISHER", "MODERATOR"}
