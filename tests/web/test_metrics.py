@@ -6,9 +6,12 @@ The exposition is parsed by prometheus_client's own parser; its counts must matc
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import requests
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 from aiortc import AudioStreamTrack, VideoStreamTrack
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -98,3 +101,49 @@ async def test_metrics_parse_and_match_rest(vidhub: ServerProcess) -> None:
     m = scrape(vidhub)
     assert one(m, "vidhub_rtp_packets_forwarded_total") >= first
     assert one(m, "vidhub_connections", status="active") == 0
+
+
+async def test_webhook_deliveries_and_failures_are_counted(tmp_path: Path) -> None:
+    """A real webhook receiver that accepts some events and refuses others (400)."""
+    got: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+
+    async def hook(request: web.Request) -> web.Response:
+        body = await request.json()
+        await got.put(body)
+        return web.Response(status=400 if body.get("sessionId") == "refused" else 200)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    receiver = TestServer(app, host="127.0.0.1")
+    await receiver.start_server()
+    srv = ServerProcess(
+        tmp_path / "data",
+        extra_env={
+            "OPENVIDU_WEBHOOK": "true",
+            "OPENVIDU_WEBHOOK_ENDPOINT": str(receiver.make_url("/hook")),
+            "OPENVIDU_WEBHOOK_EVENTS": '["sessionCreated"]',
+        },
+    )
+    await asyncio.to_thread(srv.start)
+    try:
+        for sid in ("taken", "refused"):
+            await asyncio.to_thread(rest, srv, "POST", "/sessions", json={"customSessionId": sid})
+        seen = {(await asyncio.wait_for(got.get(), WAIT_S))["sessionId"] for _ in range(2)}
+        assert seen == {"taken", "refused"}
+
+        def counted() -> bool:
+            m = scrape(srv)
+            return (
+                one(m, "vidhub_webhook_deliveries_total") == 1
+                and one(m, "vidhub_webhook_failures_total") == 1
+            )
+
+        # the receiver answered; the sender books the answer right after
+        for _ in range(100):
+            if await asyncio.to_thread(counted):
+                break
+            await asyncio.sleep(0.05)  # polling another process's counters: no event to wait on
+        assert await asyncio.to_thread(counted)
+    finally:
+        await asyncio.to_thread(srv.stop)
+        await receiver.close()

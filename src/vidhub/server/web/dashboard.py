@@ -44,12 +44,14 @@ from vidhub.server.web.login import COOKIE, SESSION_TTL_S, Logins
 from vidhub.server.web.pages import ASSETS, SECURITY_HEADERS
 from vidhub.server.web.view import history_json, tick_json
 
-__all__ = ["DEFAULT_FILTER", "LOGINS", "setup_dashboard"]
+__all__ = ["DASHBOARD_USER", "DEFAULT_FILTER", "LOGINS", "setup_dashboard"]
 
 log = logging.getLogger(__name__)
 
 #: The event filter a new dashboard starts with.
 DEFAULT_FILTER = "topic=vidhub.*"
+#: The hub user of the dashboards' own hub sessions (not counted as hub clients).
+DASHBOARD_USER = "vidhub-dashboard"
 #: Frames queued for one dashboard socket before events are dropped for it.
 MAX_QUEUED = 2000
 MAX_FILTER_CHARS = 2000
@@ -177,7 +179,7 @@ class _Feed:
         self.closed = False
         self.session: HubSession | None = None
         if hub is not None:
-            self.session = hub.open("dashboard-" + secrets.token_hex(8), "dashboard", self)
+            self.session = hub.open("dashboard-" + secrets.token_hex(8), DASHBOARD_USER, self)
 
     def push(self, message: dict[str, Any]) -> bool:
         if self.closed:

@@ -16,6 +16,7 @@ from vidhub.errors import VidhubError
 from vidhub.server.eventhub import EVENTHUB
 from vidhub.server.signalling import SIGNALLING
 from vidhub.server.stats import StatsSource
+from vidhub.server.web.dashboard import DASHBOARD_USER
 from vidhub.server.webhooks import WEBHOOKS
 from vidhub.sfu.stats import RouterStats
 
@@ -69,12 +70,18 @@ def feed_stats(app: web.Application, source: StatsSource) -> None:
     def hub_sockets() -> int:
         if EVENTHUB not in app:
             return 0
-        return sum(1 for s in app[EVENTHUB].hub.sessions.values() if s.outbox is not None)
+        return sum(
+            1
+            for s in app[EVENTHUB].hub.sessions.values()
+            if s.outbox is not None and s.user != DASHBOARD_USER
+        )
 
     source.add_sockets("hub", hub_sockets)
 
     def hub_sessions() -> float:
-        return len(app[EVENTHUB].hub.sessions) if EVENTHUB in app else 0
+        if EVENTHUB not in app:
+            return 0
+        return sum(1 for s in app[EVENTHUB].hub.sessions.values() if s.user != DASHBOARD_USER)
 
     def hub_published() -> float:
         return app[EVENTHUB].hub.published if EVENTHUB in app else 0
