@@ -783,7 +783,8 @@ def print_served_parity(par: dict[str, Any], rooms: int, size: int, reps: int, w
         kinds = sorted({f.split("(")[0] for f in par["failures"]})
         print(
             f"  NOT CLEAN: {len(par['failures'])} publish/subscribe requests failed "
-            f"({', '.join(kinds)}), worker restarts {par['restarts']}"
+            f"({', '.join(kinds)}), worker restarts {par['restarts']}; first: "
+            f"{'; '.join(sorted(set(par['failures']))[:3])}"
         )
 
 
