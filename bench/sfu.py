@@ -643,7 +643,14 @@ class Served:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        env = dict(os.environ, VIDHUB_ICE_HOST_ADDRESSES="127.0.0.1")
+        # The door limits (join deadline, load shedding) are switched off: on a contended box
+        # a starved load generator would be refused at the door, and this measures media.
+        env = dict(
+            os.environ,
+            VIDHUB_ICE_HOST_ADDRESSES="127.0.0.1",
+            VIDHUB_JOIN_TIMEOUT="0",
+            VIDHUB_SHED_BUDGET_MS="0",
+        )
         cmd = [sys.executable, "-m", "vidhub", "serve", "--port", str(self.port)]
         cmd += ["--store", "memory", "--media-workers", str(workers), "--log-level", "warning"]
         self.proc = subprocess.Popen(cmd, env=env)
