@@ -4,7 +4,6 @@ through ``vidhub serve`` (media workers, as by default) and its REST API."""
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +18,7 @@ from tests.recording.media import (
     read_zip,
     wait_media_flowing,
 )
-from tests.support.browser import require_browser
+from tests.support.browser import serving
 from tests.support.proc import ServerProcess
 from vidhub.client import Participant
 
@@ -33,22 +32,10 @@ RECORD_S = 2.5
 @pytest.fixture
 def vidhub(tmp_path: Path) -> Iterator[ServerProcess]:
     """``vidhub serve`` with recording on (and two media workers, as by default)."""
-    require_browser()
-    srv = ServerProcess(
-        tmp_path / "data",
-        extra_env={
-            "VIDHUB_ICE_HOST_ADDRESSES": "127.0.0.1",
-            "OPENVIDU_RECORDING": "true",
-            "VIDHUB_SHED_BUDGET_MS": "2000",  # Chromium, aiortc and the server share the cores
-        },
-        extra_args=["--media-workers", "2"],
-    ).start()
-    try:
+    with serving(
+        tmp_path / "data", {"OPENVIDU_RECORDING": "true"}, ["--media-workers", "2"]
+    ) as srv:
         yield srv
-    finally:
-        srv.stop()
-        if os.environ.get("VIDHUB_TEST_SHOW_LOGS"):
-            print(srv.log())
 
 
 async def test_browser_and_python_participant_recorded_individually(

@@ -17,7 +17,7 @@ import pytest
 from tests.browser.chromium import Chromium, missing_browser_deps
 from tests.support.proc import ServerProcess
 
-__all__ = ["require_browser", "running", "vidhub"]
+__all__ = ["require_browser", "running", "serving", "vidhub"]
 
 D = TypeVar("D", bound=Chromium)
 
@@ -46,23 +46,33 @@ async def running(driver: D) -> AsyncIterator[D]:
             print(driver.log())
 
 
-@pytest.fixture
-def vidhub(tmp_path: Path) -> Iterator[ServerProcess]:
-    """``vidhub serve`` on 127.0.0.1 with media on 127.0.0.1 and the app endpoints on."""
+@contextlib.contextmanager
+def serving(
+    data_dir: Path, extra_env: dict[str, str] | None = None, extra_args: list[str] | None = None
+) -> Iterator[ServerProcess]:
+    """``vidhub serve`` for Chromium tests: on 127.0.0.1 with media on 127.0.0.1, plus
+    ``extra_env`` and ``extra_args``; its log is printed afterwards when
+    ``VIDHUB_TEST_SHOW_LOGS`` is set."""
     require_browser()
-    srv = ServerProcess(
-        tmp_path / "data",
-        extra_env={
-            "VIDHUB_ICE_HOST_ADDRESSES": "127.0.0.1",
-            # Chromium, aiortc peers and the server share the test machine's cores, so the
-            # loop often runs more than the default 50 ms late; these tests are about the
-            # pages and clients, and shedding has its own tests
-            "VIDHUB_SHED_BUDGET_MS": "2000",
-        },
-    ).start()
+    env = {
+        "VIDHUB_ICE_HOST_ADDRESSES": "127.0.0.1",
+        # Chromium, aiortc peers and the server share the test machine's cores, so the
+        # loop often runs more than the default 50 ms late; these tests are about the
+        # pages and clients, and shedding has its own tests
+        "VIDHUB_SHED_BUDGET_MS": "2000",
+        **(extra_env or {}),
+    }
+    srv = ServerProcess(data_dir, extra_env=env, extra_args=extra_args).start()
     try:
         yield srv
     finally:
         srv.stop()
         if os.environ.get("VIDHUB_TEST_SHOW_LOGS"):
             print(srv.log())
+
+
+@pytest.fixture
+def vidhub(tmp_path: Path) -> Iterator[ServerProcess]:
+    """``vidhub serve`` on 127.0.0.1 with media on 127.0.0.1 and the app endpoints on."""
+    with serving(tmp_path / "data") as srv:
+        yield srv
