@@ -172,9 +172,14 @@ class GuardedRequestHandler(RequestHandler):
         self._disarm()
 
     def request_done(self) -> None:
-        """The handler returned; the next request's first byte re-arms the deadline."""
+        """The handler returned; the next request's first byte re-arms the deadline.
+
+        A connection whose next (pipelined) requests are already parsed stays in the queue:
+        those requests are waiting as much as ones that arrived on their own connections.
+        """
         self._in_request = False
-        self._uncount()
+        if not self._messages:
+            self._uncount()
 
     def _uncount(self) -> None:
         if self._counted:
