@@ -652,7 +652,14 @@ class Served:
             VIDHUB_SHED_BUDGET_MS="0",
         )
         cmd = [sys.executable, "-m", "vidhub", "serve", "--port", str(self.port)]
-        cmd += ["--store", "memory", "--media-workers", str(workers), "--log-level", "warning"]
+        cmd += [
+            "--store",
+            "memory",
+            "--media-workers",
+            str(workers),
+            "--log-level",
+            os.environ.get("BENCH_LOG", "warning"),
+        ]
         self.proc = subprocess.Popen(cmd, env=env)
         self.base = f"http://127.0.0.1:{self.port}"
         self.http = requests.Session()
@@ -1049,7 +1056,7 @@ def scenario_served(
         port = s.getsockname()[1]
     env = dict(os.environ, VIDHUB_ICE_HOST_ADDRESSES="127.0.0.1")
     cmd = [sys.executable, "-m", "vidhub", "serve", "--port", str(port), "--store", "memory"]
-    proc = subprocess.Popen([*cmd, "--log-level", "warning"], env=env)
+    proc = subprocess.Popen([*cmd, "--log-level", os.environ.get("BENCH_LOG", "warning")], env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
