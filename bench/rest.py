@@ -73,6 +73,8 @@ class Server:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENVIDU_", "VIDHUB_"))}
         # every client here shares one address: lift the per-address cap, not the others
         env["VIDHUB_MAX_TCP_CONNECTIONS_PER_IP"] = "0"
+        # the load creates far more than the default 10 000 sessions: measure the API, not the cap
+        env["VIDHUB_MAX_SESSIONS"] = "0"
         cmd = [sys.executable, "-m", "vidhub", "serve", "--host", "127.0.0.1"]
         cmd += ["--port", str(port), "--secret", SECRET, "--data-dir", tmp.name]
         cmd += ["--store", store, "--log-level", "warning", "--max-inflight", str(max_inflight)]
