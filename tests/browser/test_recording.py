@@ -4,9 +4,11 @@ through ``vidhub serve`` (media workers, as by default) and its REST API."""
 from __future__ import annotations
 
 import asyncio
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
+import av
 import pytest
 
 from tests.browser.chromium import Chromium, js
@@ -78,3 +80,60 @@ async def test_browser_and_python_participant_recorded_individually(
         span = (entry["endTimeOffset"] - entry["startTimeOffset"]) / 1000
         assert abs(info.duration - span) <= 0.1 * span + 0.2, (info, span)
         assert info.decoded_frames == info.video_packets > 10
+
+
+async def test_browser_and_python_participant_recorded_composed(
+    vidhub: ServerProcess, api: Api, page_url: str, chromium: Chromium
+) -> None:
+    """COMPOSED (OpenVidu's default output mode): one MP4 grid of a browser and a bot."""
+    await _join(chromium, "a", page_url, await api.token("BC"))
+    await chromium.eval("a", "vh.publish()")
+    bot = Participant(await api.token("BC"), metadata="bot", host_addresses=["127.0.0.1"])
+    await bot.join()
+    try:
+        await bot.publish(audio=WallClockAudio(), video=WallClockVideo())
+        await wait_media_flowing(bot, WAIT_S)
+        await chromium.eval("a", f"vh.waitPlaying({js(bot.connection_id)}, {WAIT_MS})", WAIT_S + 5)
+        body = {"session": "BC", "name": "grid", "resolution": "640x360", "frameRate": 15}
+        async with api.http.post(f"{api.base}/recordings/start", json=body) as r:
+            assert r.status == 200, await r.text()
+            started = await r.json()
+        assert started["outputMode"] == "COMPOSED" and started["recordingLayout"] == "BEST_FIT"
+        await chromium.eval("a", f"vh.waitEvent('recordingStarted', {{}}, {WAIT_MS})")
+        await asyncio.sleep(RECORD_S)  # the length of the recording under test
+        async with api.http.post(f"{api.base}/recordings/stop/BC") as r:
+            rec = await r.json()
+    finally:
+        await bot.leave()
+    assert rec["status"] == "ready", rec
+    assert rec["url"].endswith("/BC/grid.mp4")
+    async with api.http.get(rec["url"]) as r:
+        assert r.status == 200
+        data = await r.read()
+    assert len(data) == rec["size"]
+    info = probe(data)
+    assert (info.video_codec, info.audio_codec) == ("h264", "aac")
+    assert (info.width, info.height) == (640, 360)
+    assert abs(info.duration - rec["duration"]) <= 0.1 * rec["duration"] + 0.2, (info, rec)
+    assert info.decoded_frames == info.video_packets > 0
+    # BEST_FIT puts two publishers side by side: both halves of the last frame show video
+    left, right = _half_brightness(data)
+    assert left > 20 and right > 20, (left, right)
+
+
+def _half_brightness(mp4: bytes) -> tuple[float, float]:
+    """Mean RGB level of the left and right halves of the file's last video frame."""
+    with av.open(io.BytesIO(mp4)) as c:  # the frame's planes live as long as the container
+        last = None
+        for frame in c.decode(video=0):
+            last = frame
+        assert last is not None
+        rgb = last.reformat(format="rgb24")
+        plane = rgb.planes[0]
+        rows, stride, half = bytes(plane), plane.line_size, rgb.width // 2
+        left = right = 0
+        for y in range(rgb.height):
+            row = rows[y * stride : y * stride + 3 * rgb.width]
+            left += sum(row[: 3 * half])
+            right += sum(row[3 * half :])
+        return left / (3 * half * rgb.height), right / (3 * (rgb.width - half) * rgb.height)

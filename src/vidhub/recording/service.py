@@ -401,10 +401,15 @@ class RecordingService:
                 "recordingStopped",
                 {"id": rec.id, "name": rec.name, "reason": reason},
             )
+            if active.composed is not None:
+                # the composer finishes first, while every tile is still fed: closing the
+                # feeds first would end the file on frames with empty (black) tiles
+                await self._finish(active)
             for stream_id in list(active.streams):
                 await self._end_stream(active, stream_id)
             self._active.pop(rec.session_id, None)
-            await self._finish(active)
+            if active.composed is None:
+                await self._finish(active)
             await self._save(rec)
         await self._announce(rec)
 
