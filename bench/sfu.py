@@ -808,7 +808,8 @@ async def channel_latency(cap: Path, joins: int) -> dict[str, Any]:
     one, plus the channel's bare round trip (the heartbeat ``ping``)."""
     from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 
-    from vidhub.media.pool import RouterSettings, WorkerPool
+    from vidhub.media.channel import RouterSettings
+    from vidhub.media.pool import WorkerPool
     from vidhub.sfu import aiortc_glue
     from vidhub.sfu.router import Router
 

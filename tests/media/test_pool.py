@@ -18,7 +18,9 @@ import pytest
 
 from tests.sfu.bots import PublisherBot, SubscriberBot, wait_for
 from vidhub.errors import BadRequest, NotAcceptable
-from vidhub.media.pool import MEDIA_SERVER_DISCONNECT, RouterSettings, WorkerPool, WorkerRouter
+from vidhub.media.channel import MEDIA_SERVER_DISCONNECT, RouterSettings
+from vidhub.media.pool import WorkerPool
+from vidhub.media.router import WorkerRouter
 from vidhub.sfu import aiortc_glue
 
 CONNECT_S = 10.0

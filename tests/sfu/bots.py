@@ -21,7 +21,7 @@ from aiortc import (
 )
 from aiortc.mediastreams import MediaStreamError
 
-from vidhub.media.pool import WorkerRouter
+from vidhub.media.router import WorkerRouter
 from vidhub.sfu.router import Router
 
 #: Either engine: the in-process Router or a media worker's.

@@ -2,7 +2,7 @@
 
 ``make_router(**settings)`` builds a router the way ``vidhub serve`` would with
 ``--media-workers 0`` (a :class:`~vidhub.sfu.router.Router` in this process) or with
-``--media-workers 1`` (a :class:`~vidhub.media.pool.WorkerRouter` whose Router lives in a
+``--media-workers 1`` (a :class:`~vidhub.media.router.WorkerRouter` whose Router lives in a
 child process, driven over the control channel). Media UDP goes straight between the test's
 aiortc peers and whichever process owns the router.
 """
@@ -15,7 +15,8 @@ from typing import Any
 import pytest
 from tests.sfu.engines import AnyRouter, MakeRouter
 
-from vidhub.media.pool import RouterSettings, WorkerPool
+from vidhub.media.channel import RouterSettings
+from vidhub.media.pool import WorkerPool
 from vidhub.sfu import aiortc_glue
 from vidhub.sfu.router import Router
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from vidhub.media.pool import WorkerRouter
+from vidhub.media.router import WorkerRouter
 from vidhub.sfu.router import Router
 from vidhub.sfu.stats import RouterStats
 

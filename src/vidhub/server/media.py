@@ -15,7 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from vidhub.config import Config
-from vidhub.media.pool import RouterSettings, WorkerPool
+from vidhub.media.channel import RouterSettings
+from vidhub.media.pool import WorkerPool
 from vidhub.protocol.openvidu_rest import IceServer
 
 __all__ = ["MEDIA_WORKERS", "media_health", "setup_media_workers"]
