@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from tests.sfu.bots import PublisherBot, SubscriberBot, wait_for
+from tests.support.proc import pid_alive, pids_gone_within
 from vidhub.errors import BadRequest, NotAcceptable
 from vidhub.media.channel import MEDIA_SERVER_DISCONNECT, RouterSettings
 from vidhub.media.pool import WorkerPool
@@ -42,26 +43,6 @@ async def pool() -> AsyncIterator[WorkerPool]:
         yield p
     finally:
         await p.close()
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def _gone_within(pids: list[int], seconds: float) -> bool:
-    """Whether every pid is gone within ``seconds`` (processes that are not our children:
-    nothing to wait on but /proc)."""
-    deadline = time.monotonic() + seconds
-    while any(_alive(p) for p in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 async def _call_up(router: WorkerRouter) -> tuple[PublisherBot, SubscriberBot]:
@@ -154,7 +135,7 @@ async def test_a_killed_worker_is_replaced_and_the_other_sessions_keep_flowing(
     loads = pool.loads()
     fresh = loads[doomed.worker_index]
     assert fresh.state == "up" and fresh.pid != old_pid and fresh.restarts == 1
-    assert not _alive(old_pid)
+    assert not pid_alive(old_pid)
 
     # the session can start over on a new router: republish and subscribe again
     again = pool.router("doomed")
@@ -194,12 +175,12 @@ async def test_a_hung_worker_is_detected_by_its_heartbeat(pool: WorkerPool) -> N
     try:
         await wait_for(closed, CONNECT_S)
     finally:
-        if _alive(pid):
+        if pid_alive(pid):
             os.kill(pid, signal.SIGCONT)
     # silence is counted from the last bytes heard, at most one beat before the stop
     assert time.monotonic() - t0 >= pool.heartbeat_timeout_s - pool.heartbeat_s - 0.1
     # the pool sent SIGKILL before it reported the loss; the kernel delivers it on its own
-    assert await asyncio.to_thread(_gone_within, [pid], CONNECT_S)
+    assert await asyncio.to_thread(pids_gone_within, [pid], CONNECT_S)
 
 
 async def test_a_stalled_main_process_does_not_condemn_its_workers(pool: WorkerPool) -> None:
@@ -250,10 +231,10 @@ def test_kill_9_of_the_main_process_leaves_no_worker() -> None:
     try:
         assert main.stdout is not None
         pids = [int(p) for p in main.stdout.readline().split()]
-        assert len(pids) == 2 and all(_alive(p) for p in pids)
+        assert len(pids) == 2 and all(pid_alive(p) for p in pids)
     finally:
         main.kill()
         main.wait()
         if main.stdout is not None:
             main.stdout.close()
-    assert _gone_within(pids, 10.0)
+    assert pids_gone_within(pids, 10.0)

@@ -2,33 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 
-from tests.support.proc import ServerProcess
-
-
-def _alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except FileNotFoundError:
-        return False
-
-
-def _gone_within(pids: list[int], seconds: float) -> bool:
-    """Whether every pid is gone in time (not our children: nothing to wait on but /proc)."""
-    deadline = time.monotonic() + seconds
-    while any(_alive(p) for p in pids):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
+from tests.support.proc import ServerProcess, pid_alive, pids_gone_within
 
 
 @pytest.fixture
@@ -55,11 +35,11 @@ def test_health_shows_each_worker_and_shutdown_stops_them(served: ServerProcess)
     assert [w["index"] for w in workers] == [0, 1]
     assert all(w["state"] == "up" and w["sessions"] == 0 for w in workers)
     pids = [int(str(w["pid"])) for w in workers]
-    assert all(_alive(p) for p in pids)
+    assert all(pid_alive(p) for p in pids)
     metrics = requests.get(served.url + "/metrics", auth=served.auth, timeout=5).text
     assert 'vidhub_media_worker_sessions{worker="1"} 0' in metrics
     served.stop()
-    assert _gone_within(pids, 1.0)  # the main process waited for them
+    assert pids_gone_within(pids, 1.0)  # the main process waited for them
     log = served.log()
     assert "2 media workers up" in log
     assert "Traceback" not in log
@@ -68,7 +48,7 @@ def test_health_shows_each_worker_and_shutdown_stops_them(served: ServerProcess)
 def test_kill_9_of_the_main_process_leaves_no_worker(served: ServerProcess) -> None:
     pids = [int(str(w["pid"])) for w in _workers(served)]
     served.kill9()
-    assert _gone_within(pids, 10.0)
+    assert pids_gone_within(pids, 10.0)
 
 
 def test_in_process_media_has_no_workers(tmp_path: Path) -> None:

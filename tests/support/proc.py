@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -13,7 +14,16 @@ from typing import Any
 
 import requests
 
-__all__ = ["MS", "ServerProcess", "free_port", "rest", "stop_process", "wait_http"]
+__all__ = [
+    "MS",
+    "ServerProcess",
+    "free_port",
+    "pid_alive",
+    "pids_gone_within",
+    "rest",
+    "stop_process",
+    "wait_http",
+]
 
 #: One millisecond, scaled by VIDHUB_TEST_TIME_SCALE for slow machines.
 MS = 0.001 * float(os.environ.get("VIDHUB_TEST_TIME_SCALE", "1"))
@@ -24,6 +34,36 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie waiting to be reaped counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def pids_gone_within(pids: list[int], seconds: float) -> bool:
+    """Whether every pid exits within ``seconds``, for processes that are not our children.
+
+    Waits on each process's pidfd, which becomes readable when the process exits (a zombie
+    counts as gone): an event with a deadline, not a poll of ``/proc``.
+    """
+    deadline = time.monotonic() + seconds
+    for pid in pids:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue  # already gone and reaped
+        try:
+            ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        finally:
+            os.close(fd)
+        if not ready:
+            return False
+    return True
 
 
 def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen[bytes] | None = None) -> None:
